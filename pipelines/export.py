@@ -1,0 +1,73 @@
+"""`odg export es-imagenet`: a store split back to the published per-sample layout.
+
+    DIR/train/classK/classK_n.npz   pos, neg: (N, 3) uint8 (row, col, t)
+    DIR/trainlabel.txt              lines "classK/classK_n.npz K a b"
+    DIR/val/<image stem>.npz
+    DIR/vallabel.txt                lines "<image stem>.npz K a b"
+
+Only kept samples are written (the published dataset has no files for discards). The files
+are byte-for-byte what `np.savez_compressed(path, pos=pos, neg=neg)` writes for the published
+arrays, so existing loaders (the published one, SpikingJelly's `ESImageNet`) read them unchanged.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from tqdm import tqdm
+
+from odg import events_to_published, words_to_events
+
+from .store import EventStore, KEPT
+from .store.schema import KIND_IMAGENET
+
+
+def published_relpath(split: str, label: int, number: int, name: str) -> str:
+    """The sample's file, relative to its split folder (train/ or val/)."""
+    if split == "train":
+        return f"class{label}/class{label}_{number}.npz"
+    stem = os.path.splitext(name.rsplit("/", 1)[-1])[0]
+    return f"{stem}.npz"
+
+
+def export_es_imagenet(url: str, out_dir: str, splits=None, workers: int = 4, progress: bool = True) -> dict:
+    """Write the published layout of the given (default: all) splits; return files written per split."""
+    store = EventStore(url)
+    store._need(KIND_IMAGENET)
+    params = store.params
+    written = {}
+    for split in splits or store.splits:
+        if split not in ("train", "val"):
+            raise ValueError(f"the published ES-ImageNet layout has train and val splits only, not '{split}'")
+        sr = store[split]
+        if not sr.complete:
+            raise ValueError(f"split '{split}' is incomplete; finish its build with --resume first")
+        names = sr.names()
+        lines = []
+        jobs = []
+        bar = tqdm(total=int((sr.statuses == KEPT).sum()), unit="file", desc=f"export {split}", disable=not progress)
+
+        def save(path, pos, neg):
+            np.savez_compressed(path, pos=pos, neg=neg)
+            bar.update()
+
+        with ThreadPoolExecutor(max(1, workers)) as ex:
+            for shard in sr.iter_shards():
+                for j in np.flatnonzero(shard.status == KEPT):
+                    i = shard.start + j
+                    label, number = int(shard.label[j]), int(sr.numbers[i])
+                    a, b = (int(v) for v in shard.shape[j])
+                    rel = published_relpath(split, label, number, names[i])
+                    path = os.path.join(out_dir, split, rel)
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    pos, neg = events_to_published(words_to_events(shard.words[j], (a, b), params))
+                    jobs.append(ex.submit(save, path, pos, neg))
+                    lines.append(f"{rel} {label} {a} {b}\n")
+            for j in jobs:
+                j.result()
+        bar.close()
+        with open(os.path.join(out_dir, f"{split}label.txt"), "w") as f:
+            f.writelines(lines)
+        written[split] = len(lines)
+    return written

@@ -1,0 +1,140 @@
+"""Creating a store and writing it one whole shard at a time.
+
+Crash safety: a shard is done only when its completion marker (`_odg/shards/NNNNNN.json`, with
+the sha256 of every chunk it wrote) exists; the marker is written last. A build holds a lock
+(`_odg/lock.json`) for its whole run; a second build into the same split is refused while the
+lock's process is alive. Zarr v3 has no synchronizer, so two tasks never write the same shard.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import numpy as np
+import zarr
+from zarr.codecs import ZstdCodec
+
+from . import kv as kvmod
+from .schema import (FORMAT, FORMAT_VERSION, LOCK_KEY, PLAN_KEY, marker_key, per_sample_arrays)
+
+
+class StoreError(Exception):
+    """A store that cannot be built or read as asked; the message says what to do."""
+
+
+ZSTD_LEVEL = 3
+
+
+def init_store(url: str, kind: str, params: dict, classes: list, odg_version: str) -> None:
+    """Create the root group, or check that an existing store was built with the same kind and parameters."""
+    try:
+        root = zarr.open_group(url, mode="r")
+        meta = root.attrs.get("odg")
+    except FileNotFoundError:
+        root, meta = None, None
+    if root is not None:
+        if meta is None:
+            raise StoreError(f"{url} exists and is not an odg store")
+        if meta["kind"] != kind:
+            raise StoreError(f"{url} is an {meta['kind']} store; cannot add {kind} data to it")
+        if meta["params"] != params:
+            raise StoreError(f"{url} was built with other conversion parameters: {meta['params']}; "
+                             "use another store for these parameters")
+        return
+    root = zarr.open_group(url, mode="a")
+    root.attrs["odg"] = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind,
+                         "odg_version": odg_version, "params": params, "classes": classes}
+
+
+def _lock_owner_alive(lock: dict) -> bool:
+    if lock.get("host") != socket.gethostname():
+        return True          # cannot tell for another host: assume alive
+    try:
+        os.kill(int(lock["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def acquire_lock(url: str, split: str) -> None:
+    kv = kvmod.mapper(url)
+    lock = kvmod.read_json(kv, f"{split}/{LOCK_KEY}")
+    if lock is not None and _lock_owner_alive(lock):
+        raise StoreError(
+            f"split '{split}' of {url} is being built by process {lock['pid']} on {lock['host']} "
+            f"(since {lock['started']}); refusing a second build. If that build is really gone, "
+            f"delete {split}/{LOCK_KEY} and build again with --resume")
+    kvmod.write_json(kv, f"{split}/{LOCK_KEY}", {"host": socket.gethostname(), "pid": os.getpid(),
+                                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+
+def release_lock(url: str, split: str) -> None:
+    kv = kvmod.mapper(url)
+    try:
+        del kv[f"{split}/{LOCK_KEY}"]
+    except KeyError:
+        pass
+
+
+def init_split(url: str, split: str, n: int, shard_size: int, payload_shape: tuple, payload_dtype,
+               plan: dict, source: dict, resume: bool) -> None:
+    """Create the split's arrays, or (resume) check that the existing split has the same plan."""
+    kv = kvmod.mapper(url)
+    root = zarr.open_group(url, mode="a")
+    if split in root:
+        old = kvmod.read_json(kv, f"{split}/{PLAN_KEY}")
+        if not resume:
+            state = "complete" if root[split].attrs.get("complete") else "incomplete (an interrupted build?)"
+            raise StoreError(f"split '{split}' already exists in {url} and is {state}; "
+                             "pass --resume to finish it, or build into another store")
+        if old != plan:
+            raise StoreError(f"cannot resume split '{split}': its inputs or settings differ from the "
+                             "interrupted build's (different files, order, shard size or limit)")
+        return
+    g = root.create_group(split)
+    for name, (trail, dtype) in per_sample_arrays(payload_shape, payload_dtype).items():
+        shape = (n,) + trail
+        if name == "words":
+            g.create_array(name, shape=shape, dtype=dtype, shards=(shard_size,) + trail,
+                           chunks=(1,) + trail, compressors=ZstdCodec(level=ZSTD_LEVEL), fill_value=0,
+                           config={"write_empty_chunks": True})
+        else:
+            g.create_array(name, shape=shape, dtype=dtype, chunks=(shard_size,) + trail,
+                           compressors=ZstdCodec(level=ZSTD_LEVEL), config={"write_empty_chunks": True},
+                           **({} if dtype is str else {"fill_value": 0}))
+    g.attrs.update({"n": n, "shard_size": shard_size, "source": source, "complete": False,
+                    "payload": {"shape": list(payload_shape), "dtype": np.dtype(payload_dtype).name}})
+    kvmod.write_json(kv, f"{split}/{PLAN_KEY}", plan)
+
+
+def done_shards(url: str, split: str) -> set[int]:
+    """Indices of shards whose completion marker exists."""
+    kv = kvmod.mapper(url)
+    prefix = f"{split}/_odg/shards/"
+    return {int(k[len(prefix):-5]) for k in kv.keys() if k.startswith(prefix) and k.endswith(".json")}
+
+
+def write_shard(url: str, split: str, shard: int, columns: dict, summary: dict) -> dict:
+    """Write shard `shard` of every per-sample array, then its completion marker; return the marker."""
+    g = zarr.open_group(url, mode="r+")[split]
+    K = g.attrs["shard_size"]
+    start = shard * K
+    stop = min(start + K, g.attrs["n"])
+    for name, values in columns.items():
+        arr = g[name]
+        if len(values) != stop - start:
+            raise ValueError(f"shard {shard}: {name} has {len(values)} values for {stop - start} samples")
+        arr[start:stop] = values
+    kv = kvmod.mapper(url)
+    sums = {name: kvmod.checksum(kv, kvmod.chunk_key(split, name, shard, g[name].ndim)) for name in columns}
+    marker = {"shard": shard, "start": start, "stop": stop, "sha256": sums, "summary": summary}
+    kvmod.write_json(kv, f"{split}/{marker_key(shard)}", marker)
+    return marker
+
+
+def finish_split(url: str, split: str) -> None:
+    g = zarr.open_group(url, mode="r+")[split]
+    g.attrs["complete"] = True
