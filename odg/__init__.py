@@ -13,3 +13,4 @@ from .params import PUBLISHED_TRAJECTORY, ODGParams
 
 __version__ = "0.1.0"
 from .edge_integral import edge_integral, edge_integral_events, edge_integral_image
+from .video import UCFParams, check_frames, clip_thresholds, es_ucf101_events, pack_clip, sample_indices, unpack_clip

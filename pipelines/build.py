@@ -124,7 +124,7 @@ def _has_dashboard() -> bool:
 
 
 def run_build(spec: BuildSpec, workers: int | None = None, scheduler: str | None = None, resume: bool = False,
-              progress: bool = True, odg_version: str = "", client=None) -> BuildReport:
+              progress: bool = True, client=None) -> BuildReport:
     """Build (or resume) one split. Raises StoreError for refusals (existing split, lock, plan mismatch)."""
     from distributed import as_completed
     from tqdm import tqdm
@@ -132,7 +132,8 @@ def run_build(spec: BuildSpec, workers: int | None = None, scheduler: str | None
     n = len(spec.items)
     if n == 0:
         raise writer.StoreError(f"no input files for split '{spec.split}'")
-    writer.init_store(spec.url, spec.kind, spec.params, spec.classes, odg_version)
+    from odg import __version__
+    writer.init_store(spec.url, spec.kind, spec.params, spec.classes, __version__)
     # the lock comes before the split check, so a second build sees "being built", not "exists"
     writer.acquire_lock(spec.url, spec.split)
     try:

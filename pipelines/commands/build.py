@@ -31,7 +31,7 @@ def register(cli):
 def run(args):
     from functools import partial
 
-    from odg import ODGParams, __version__, word_dtype
+    from odg import ODGParams, word_dtype
 
     from ..build import BuildSpec, report_text, run_build
     from ..decode import MAX_PIXELS
@@ -54,7 +54,7 @@ def run(args):
                      shard_size=args.shard_size)
     try:
         report = run_build(spec, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
-                           progress=not args.quiet, odg_version=__version__)
+                           progress=not args.quiet)
     except StoreError as e:
         raise UserError(str(e)) from None
     print(report_text(report))

@@ -19,7 +19,7 @@ def run(args):
     import os
     from functools import partial
 
-    from odg import ODGParams, __version__, word_dtype
+    from odg import ODGParams, word_dtype
 
     from ..build import BuildSpec, report_text, run_build
     from ..imagenet import load_classes
@@ -39,7 +39,7 @@ def run(args):
                          classes=load_classes().as_list(), source=source, shard_size=args.shard_size)
         try:
             report = run_build(spec, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
-                               progress=not args.quiet, odg_version=__version__)
+                               progress=not args.quiet)
         except StoreError as e:
             raise UserError(str(e)) from None
         print(f"[{split}] " + report_text(report))
