@@ -126,54 +126,65 @@ def _odg_kernel(vp, a, b, pad, traj, k, on_min, off_max, r0, c0, words, counts):
     """Events of every step as bits of `words` (see odg.events); per-step (ON, OFF) counts.
 
     `k > 0`: the integer difference rule (vectorised); otherwise the exact float32 tables.
+    Flat unsigned indexing keeps the inner loop free of slicing and wrap-around checks.
     """
     G0, G1 = words.shape
     rlo = max(r0, 0)
     rhi = min(r0 + G0, a + pad)
     clo = max(c0, 0)
     chi = min(c0 + G1, b + pad)
-    n = chi - clo
+    n = np.uint64(max(chi - clo, 0))
     kk = np.int16(k)
     mk = np.int16(-k)
+    V = vp.ravel()
+    Wd = words.ravel()
+    VW = vp.shape[1]
     for s in range(1, traj.shape[0]):
         rp, cp = traj[s - 1, 0], traj[s - 1, 1]
         rc, cc = traj[s, 0], traj[s, 1]
         r_lo, r_hi = min(rp, rc), max(rp, rc)
         c_lo, c_hi = min(cp, cc), max(cp, cc)
-        sh = np.uint16(2 * (s - 1))
-        sh1 = np.uint16(2 * (s - 1) + 1)
-        n_on = np.int32(0)
-        n_off = np.int32(0)
+        sh = Wd.dtype.type(2 * (s - 1))
+        sh1 = Wd.dtype.type(2 * (s - 1) + 1)
+        n_on = 0
+        n_off = 0
         for r in range(rlo, rhi):
             # rows swept by the top and bottom edges carry no events
             if (r_lo <= r < r_hi) or (r_lo + a <= r < r_hi + a):
                 continue
-            new = vp[r - rc + pad, clo - cc + pad:chi - cc + pad]
-            old = vp[r - rp + pad, clo - cp + pad:chi - cp + pad]
-            wrow = words[r - r0, clo - c0:chi - c0]
+            bn = np.uint64((r - rc + pad) * VW + clo - cc + pad)
+            bo = np.uint64((r - rp + pad) * VW + clo - cp + pad)
+            bw = np.uint64((r - r0) * G1 + clo - c0)
+            row_on = Wd.dtype.type(0)
+            row_off = Wd.dtype.type(0)
             if k > 0:
                 for c in range(n):
-                    d = np.int16(new[c] - old[c])
-                    on = np.uint16(d >= kk)
-                    off = np.uint16(d <= mk)
-                    n_on += np.int32(on)
-                    n_off += np.int32(off)
-                    wrow[c] = wrow[c] | (on << sh) | (off << sh1)
+                    d = np.int16(V[bn + c] - V[bo + c])
+                    on = Wd.dtype.type(d >= kk)
+                    off = Wd.dtype.type(d <= mk)
+                    row_on += on
+                    row_off += off
+                    Wd[bw + c] = Wd[bw + c] | (on << sh) | (off << sh1)
             else:
                 for c in range(n):
-                    on = np.uint16(new[c] >= on_min[old[c]])
-                    off = np.uint16(new[c] <= off_max[old[c]])
-                    n_on += np.int32(on)
-                    n_off += np.int32(off)
-                    wrow[c] = wrow[c] | (on << sh) | (off << sh1)
+                    vn = V[bn + c]
+                    vo = V[bo + c]
+                    on = Wd.dtype.type(vn >= on_min[vo])
+                    off = Wd.dtype.type(vn <= off_max[vo])
+                    row_on += on
+                    row_off += off
+                    Wd[bw + c] = Wd[bw + c] | (on << sh) | (off << sh1)
+            n_on += row_on
+            n_off += row_off
             # columns swept by the left and right edges carry no events
             for cl in range(c_lo, c_hi):
                 for c in (cl, cl + b):
                     if clo <= c < chi:
-                        w = wrow[c - clo]
-                        n_on -= np.int32((w >> sh) & 1)
-                        n_off -= np.int32((w >> sh1) & 1)
-                        wrow[c - clo] = w & ~((np.uint16(1) << sh) | (np.uint16(1) << sh1))
+                        i = bw + np.uint64(c - clo)
+                        w = Wd[i]
+                        n_on -= (w >> sh) & 1
+                        n_off -= (w >> sh1) & 1
+                        Wd[i] = w & ~((Wd.dtype.type(1) << sh) | (Wd.dtype.type(1) << sh1))
         counts[s - 1, 0] = n_on
         counts[s - 1, 1] = n_off
 

@@ -16,7 +16,7 @@ def torch_nearest(src, dst):
     return np.minimum(np.floor(np.arange(dst, dtype=np.float32) * scale).astype(np.int64), src - 1)
 
 
-def reference_odg(img, threshold=0.18, long_side=254, min_events=1000, window=(16, 240)):
+def reference_odg(img, threshold=0.18, long_side=254, min_events=1000, window=(16, 240), traj=TRAJ):
     """-> (pos, neg, (a, b), kept) exactly as the published generator (pos/neg (N, 3) uint8 row, col, t)."""
     if img.ndim == 2:
         img = img[:, :, None]
@@ -28,7 +28,7 @@ def reference_odg(img, threshold=0.18, long_side=254, min_events=1000, window=(1
     small = img[torch_nearest(h, a)][:, torch_nearest(w, b)].astype(np.float32) / np.float32(255)
     V = small.max(axis=2)
     canvases = []
-    for r, c in TRAJ:
+    for r, c in traj:
         cv = np.zeros((a + 4, b + 4), np.float32)
         cv[r:r + a, c:c + b] = V
         canvases.append(cv)
@@ -37,10 +37,10 @@ def reference_odg(img, threshold=0.18, long_side=254, min_events=1000, window=(1
     rows = np.arange(a + 4)[:, None]
     cols = np.arange(b + 4)[None, :]
     inside = (rows > window[0]) & (rows < window[1]) & (cols > window[0]) & (cols < window[1])
-    for t in range(1, len(TRAJ)):
+    for t in range(1, len(traj)):
         d = canvases[t] - canvases[t - 1]
         on, off = (d >= th) & inside, (-d >= th) & inside
-        (rp, cp), (rc, cc) = TRAJ[t - 1], TRAJ[t]
+        (rp, cp), (rc, cc) = traj[t - 1], traj[t]
         for lo, hi in ((min(rp, rc), max(rp, rc)), (min(rp, rc) + a, max(rp, rc) + a)):
             on[lo:hi, :] = False
             off[lo:hi, :] = False

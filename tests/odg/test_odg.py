@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from odg import (EVENT_DTYPE, ODGParams, events_to_frames, events_to_published, events_to_words, odg_events, odg_events_batch,
+from odg import (EVENT_DTYPE, ODGParams, word_dtype, events_to_frames, events_to_published, events_to_words, odg_events, odg_events_batch,
                  odg_events_published, published_to_events, words_to_events)
 
 from .reference import reference_odg
@@ -186,3 +186,18 @@ def test_centred_window_option():
     assert int(events_to_frames(cen.events, cen.shape, params).sum()) == cen.count
     assert int(events_to_frames(pub.events, pub.shape).sum()) == pub.count
     np.testing.assert_array_equal(words_to_events(cen.words, cen.shape, params), cen.events)
+
+
+@pytest.mark.parametrize("steps", [3, 12, 20])
+def test_other_trajectories_match_reference(steps):
+    rng = np.random.default_rng(steps)
+    traj = tuple((int(r), int(c)) for r, c in rng.integers(0, 3, (steps + 1, 2)))
+    img = _image(steps, 333, 500, 3, "noise")
+    params = ODGParams(trajectory=traj)
+    pos, neg, shape, kept = reference_odg(img, traj=traj)
+    r = odg_events(img, params)
+    assert r.words.dtype == word_dtype(steps) and r.counts.shape == (steps, 2)
+    p2, n2 = r.published()
+    np.testing.assert_array_equal(p2, pos)
+    np.testing.assert_array_equal(n2, neg)
+    np.testing.assert_array_equal(words_to_events(r.words, r.shape, params), r.events)
