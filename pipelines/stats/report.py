@@ -1,0 +1,118 @@
+"""`write_report`: compute a store's statistics on Dask, then write stats.json, the PNG figures and
+report.html into one folder."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+
+from ..store import KIND_IMAGENET, KIND_UCF101
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def _json_default(o):
+    import numpy as np
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_figures(ss, out_dir: str) -> tuple[dict, dict, dict]:
+    """Every PNG of the report; returns (per-split figure names, overview figure names, gallery notes)."""
+    from . import gallery, plots
+    store, stats = ss.store, ss.stats
+    kind = store.kind
+    unit = "step" if kind == KIND_IMAGENET else "difference frame"
+    params = store.meta["params"]
+    figs, notes = {}, {}
+    for name, sj in ss.splits.items():
+        s = stats["splits"][name]
+        f, tag = {}, _safe(name)
+
+        def out(what):
+            fn = f"{what}_{tag}.png"
+            return fn, os.path.join(out_dir, fn)
+        nk = s["samples"]["kept"]
+        if s["samples"]["kept"] or s["samples"]["discarded"]:
+            fn, p = out("events_per_sample")
+            plots.events_histogram(p, name, s, params.get("min_events", 0) if kind == KIND_IMAGENET else 0,
+                                   stats["steps"])
+            f["hist"] = fn
+        if nk:
+            fn, p = out("events_per_step")
+            plots.events_per_step(p, name, sj.arrays["per_step_pol"], unit)
+            f["steps"] = fn
+            fn, p = out("classes")
+            plots.class_means(p, name, s["per_class"])
+            f["classes"] = fn
+            fn, p = out("density")
+            plots.density(p, name, sj.arrays["density"], kind, s["density"]["frame"])
+            f["density"] = fn
+            if s["shapes"]["distinct"] > 1:
+                fn, p = out("shapes")
+                plots.shapes(p, name, sj.arrays["shapes"], params.get("long_side") if kind == KIND_IMAGENET else None,
+                             clip=kind == KIND_UCF101)
+                f["shapes"] = fn
+        if s["discards_by_reason"] or s["rejects_by_reason"]:
+            fn, p = out("reasons")
+            plots.reasons(p, name, s["discards_by_reason"], s["rejects_by_reason"])
+            f["reasons"] = fn
+        ei = gallery.edge_integrals(store, sj)
+        notes[name] = {"ei": ei["note"]}
+        if ei["items"]:
+            fn, p = out("edge_integral")
+            plots.edge_integral_grid(p, ei["items"])
+            f["ei"] = fn
+        strips = gallery.frame_strips(store, sj)
+        if strips["items"]:
+            fn, p = out("frames")
+            plots.frame_strips(p, strips["items"], unit)
+            f["strips"] = fn
+        figs[name] = f
+    overview = {}
+    rows = [(n, s["bytes_per_sample"]["store"], s["bytes_per_sample"]["published_npz"])
+            for n, s in stats["splits"].items() if s["samples"]["kept"]]
+    if rows:
+        plots.sizes(os.path.join(out_dir, "sizes.png"), rows)
+        overview["sizes"] = "sizes.png"
+    return figs, overview, notes
+
+
+def write_report(store_url: str, out_dir: str, workers: int | None = None, scheduler: str | None = None,
+                 client=None, progress: bool = True, splits=None) -> str:
+    """Statistics of the store at `store_url` into `out_dir`: report.html (returned), stats.json, PNGs.
+
+    Runs one Dask task per shard on `client`, or else on a new local cluster of `workers`
+    processes (default one per core), or on the cluster at `scheduler`. `splits`: the splits to
+    cover (default all). Raises `StoreError` for a missing store, `KeyError` for an unknown split.
+    """
+    from ..build import dask_client
+    from . import html
+    from .compute import compute_stats
+    from ..store import open_store
+    store = open_store(store_url)              # fail before starting a cluster
+    for s in splits or ():
+        store[s]
+    if store.kind not in (KIND_IMAGENET, KIND_UCF101):
+        raise ValueError(f"unknown store kind '{store.kind}'")
+    os.makedirs(out_dir, exist_ok=True)
+    with (contextlib.nullcontext(client) if client is not None
+          else dask_client(workers, scheduler, quiet=not progress)) as cl:
+        ss = compute_stats(store_url, splits, cl, progress)
+    with open(os.path.join(out_dir, "stats.json"), "w") as f:
+        json.dump(ss.stats, f, indent=1, default=_json_default, ensure_ascii=False)
+        f.write("\n")
+    figs, overview, notes = write_figures(ss, out_dir)
+    discards = {n: sj.arrays.get("discards", []) for n, sj in ss.splits.items()}
+    path = os.path.join(out_dir, "report.html")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(html.page(ss.stats, figs, discards, notes, overview))
+    return path
