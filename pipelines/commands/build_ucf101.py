@@ -1,0 +1,62 @@
+"""`odg build ucf101 ROOT STORE [--split 1|2|3] [--subset train|test|all] [--frames DIR] ...`
+
+The store split is named `<subset><split>` (`train1`, `test1`, `all1`, ...); see `pipelines.ucf101_build`.
+"""
+from ..cli import UserError
+from .build import add_cluster_options
+
+
+def register(cli):
+    from ..ucf101 import add_source_arguments
+    from ..ucf101_build import DEFAULT_SHARD_SIZE
+    p = cli.group("build", "Build an event store").add_parser(
+        "ucf101", help="ES-UCF101 from UCF101 (.avi files or --frames jpegs_256 folders)",
+        description="Convert the clips of one UCF101 split into a chunked Zarr event store (kind es-ucf101), "
+                    "in parallel, resumably. The store split is named <subset><split>, e.g. train1.")
+    p.add_argument("root", metavar="ROOT", help="holds ucfTrainTestlist/ (classInd.txt, trainlist0N.txt, "
+                                                "testlist0N.txt) and UCF-101/<Class>/<clip>.avi")
+    p.add_argument("store", metavar="STORE", help="store path or fsspec URL (created if missing)")
+    add_source_arguments(p)
+    add_cluster_options(p)
+    p.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, metavar="K",
+                   help=f"clips per shard (default {DEFAULT_SHARD_SIZE})")
+    p.add_argument("--resume", action="store_true", help="finish an interrupted build, skipping completed shards")
+    p.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help="resize every clip's frames to H x W (default: native size, that of the first "
+                        "readable clip; clips of another size are rejected)")
+    p.add_argument("--mode", type=int, choices=[1, 2], default=1,
+                   help="1: the published clip thresholds (default); 2: per-pixel Gaussian thresholds (needs --seed)")
+    p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed of --mode 2")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from odg.video import UCFParams
+
+    from ..build import report_text, run_build
+    from ..store import StoreError
+    from ..ucf101_build import build_spec
+    if args.shard_size < 1:
+        raise UserError("--shard-size must be >= 1")
+    if args.workers is not None and args.workers < 1:
+        raise UserError("--workers must be >= 1")
+    try:
+        params = UCFParams(mode=args.mode, seed=args.seed,
+                           output_size=tuple(args.size) if args.size is not None else None)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    try:
+        spec = build_spec(args.store, args.root, args.split, args.subset, args.frames, params,
+                          args.shard_size, args.resume)
+    except (ValueError, OSError) as e:
+        raise UserError(str(e)) from None
+    except StoreError as e:
+        raise UserError(str(e)) from None
+    try:
+        report = run_build(spec, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+                           progress=not args.quiet)
+    except StoreError as e:
+        raise UserError(str(e)) from None
+    print(f"[{spec.split}] " + report_text(report))
+    return 1 if report.failed else 0
