@@ -149,7 +149,7 @@ def run_build(spec: BuildSpec, workers: int | None = None, scheduler: str | None
         failed = []
         with (contextlib.nullcontext(client) if client is not None
               else dask_client(workers, scheduler, quiet=not progress)) as cl:
-            bar = tqdm(total=n, initial=sum(min(K, n - s * K) for s in done), unit="img", disable=not progress,
+            bar = tqdm(total=n, initial=sum(min(K, n - s * K) for s in done), unit="sample", disable=not progress,
                        desc=f"build {spec.split}", smoothing=0.1)
             futures = {}
             for s in todo:
