@@ -1,0 +1,284 @@
+"""Benchmark the neuron sequence functions and small networks of `models` (CUDA if present, else CPU).
+
+(a) LIF / LIAF forward+backward on [T, 64, N] (N = 65536 on CUDA; small on CPU, see --neurons),
+    T in {8, 32}, fp32 and bf16: this package's autograd Function vs the plain per-step PyTorch
+    loop, torch.compile of that loop (--no-compile skips it), and SpikingJelly's LIFNode / LIAFNode
+    when importable (different dynamics: for speed only).
+(b) LIF/LIAF-ResNet-18 training step, T=8, batch 32, 2x224x224, bf16 autocast, CUDA only, vs
+    SpikingJelly's spiking_resnet18 when importable.
+(c) A small CPU case: T=8, batch 4, 2x64x64, three conv-BN-LIF blocks, forward+backward, vs the
+    same network with the plain loop and with SpikingJelly's LIFNode when importable.
+
+Times are medians over --repeats runs after warm-up. Memory: on CUDA the peak allocated during the
+step; everywhere the bytes autograd saved for backward (what a neuron implementation controls).
+
+    PYTHONPATH=. python benchmarks/bench_models.py [--neurons N] [--repeats R] [--no-compile]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import models  # noqa: E402
+
+
+# ---- the plain PyTorch loop (autograd through ordinary ops) -----------------------------------------
+
+class _Rect(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, v):
+        ctx.save_for_backward(v)
+        return (v > 0).to(v.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (v,) = ctx.saved_tensors
+        return g * (v.abs() < 0.5).to(g.dtype)
+
+
+def plain_loop(x, leak, analog):
+    """Published LIF/LIAF as a per-step loop; state in the promoted dtype, output in x.dtype."""
+    out, m, s = [], None, None
+    for t in range(x.shape[0]):
+        xt = x[t].to(torch.promote_types(x.dtype, leak.dtype))
+        m = xt if t == 0 else m * leak * (1 - s.detach()) + xt
+        s = _Rect.apply(m - 0.5)
+        out.append(F.leaky_relu(m, 0.2) if analog else s)
+    return torch.stack(out).to(x.dtype)
+
+
+# ---- measurement --------------------------------------------------------------------------------
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+class SavedBytes:
+    """Bytes of tensors autograd saves for backward inside the `with` block."""
+
+    def __enter__(self):
+        self.bytes, seen = 0, set()
+
+        def pack(t):
+            key = (t.untyped_storage().data_ptr(), t.dtype)
+            if key not in seen:
+                seen.add(key)
+                self.bytes += t.untyped_storage().nbytes()
+            return t
+
+        self._ctx = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+        self._ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._ctx.__exit__(*exc)
+
+
+def measure(step, device, repeats, warmup=2):
+    """Median seconds of `step()`, its saved-for-backward MiB, and CUDA peak MiB (or None)."""
+    for _ in range(warmup):
+        step()
+    sync(device)
+    with SavedBytes() as saved:
+        step()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        t0 = time.perf_counter()
+        step()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    peak = (torch.cuda.max_memory_allocated() - base) / 2**20 if device.type == "cuda" else None
+    return statistics.median(times), saved.bytes / 2**20, peak
+
+
+def fmt(name, result, baseline=None):
+    t, saved, peak = result
+    ratio = f"{baseline[0] / t:6.2f}x" if baseline else "   base"
+    mem = f"saved {saved:8.1f} MiB" + (f"  peak {peak:8.1f} MiB" if peak is not None else "")
+    return f"    {name:<22} {t * 1e3:9.2f} ms  {ratio}  {mem}"
+
+
+def spikingjelly():
+    try:
+        from spikingjelly.activation_based import functional, layer, neuron
+        return functional, layer, neuron
+    except Exception as e:  # noqa: BLE001 - any import problem means "not available"
+        print(f"  SpikingJelly not importable ({type(e).__name__}: {e}); its rows are skipped")
+        return None
+
+
+# ---- (a) neurons ---------------------------------------------------------------------------------
+
+def bench_neurons(args, device, sj):
+    print(f"\n(a) neuron forward+backward on [T, 64, {args.neurons}]  ({device.type})")
+    for analog, name in ((False, "LIF"), (True, "LIAF")):
+        for dtype in (torch.float32, torch.bfloat16):
+            for steps in (8, 32):
+                g = torch.Generator(device="cpu").manual_seed(0)
+                x0 = (torch.randn(steps, 64, args.neurons, generator=g) * 0.6 + 0.3).to(device, dtype)
+                leak = torch.sigmoid(torch.tensor([0.5], device=device)).requires_grad_(True)
+                fn = models.liaf if analog else models.lif
+
+                def make(f):
+                    def step():
+                        x = x0.detach().requires_grad_(True)
+                        f(x, leak).float().sum().backward()
+                    return step
+
+                print(f"  {name} {str(dtype).split('.')[-1]} T={steps}")
+                base = measure(make(lambda x, k: plain_loop(x, k, analog)), device, args.repeats)
+                print(fmt("plain loop", base))
+                print(fmt("models (Function)", measure(make(fn), device, args.repeats), base))
+                if args.compile:
+                    compiled = torch.compile(lambda x, k: plain_loop(x, k, analog))
+                    t0 = time.perf_counter()
+                    make(compiled)()
+                    print(f"    (torch.compile of the loop: first call {time.perf_counter() - t0:.1f} s)")
+                    print(fmt("compiled plain loop", measure(make(compiled), device, args.repeats), base))
+                if sj:
+                    functional, _, neuron = sj
+                    node = (neuron.LIAFNode(act=nn.LeakyReLU(0.2), threshold_related=False, step_mode="m",
+                                            detach_reset=True) if analog
+                            else neuron.LIFNode(step_mode="m", detach_reset=True)).to(device)
+
+                    def sj_fn(x, k, node=node):
+                        functional.reset_net(node)
+                        return node(x)
+                    print(fmt("SpikingJelly node", measure(make(sj_fn), device, args.repeats), base))
+    if not args.compile:
+        print("  torch.compile rows skipped (--no-compile)")
+
+
+# ---- (b) ResNet-18 training step (CUDA) -------------------------------------------------------------
+
+def bench_resnet(args, device, sj):
+    print("\n(b) LIF/LIAF-ResNet-18 training step, T=8, batch 32, 2x224x224, bf16 autocast")
+    if device.type != "cuda":
+        print("  skipped: needs CUDA (a 224x224 training step at batch 32 takes minutes on a CPU)")
+        return
+    x = (torch.rand(8, 32, 2, 224, 224, device=device) < 0.1).float()
+    y = torch.randint(0, 1000, (32,), device=device)
+
+    def make(net, reset=None):
+        opt = torch.optim.SGD(net.parameters(), lr=0.01)
+
+        def step():
+            if reset:
+                reset(net)
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                loss = F.cross_entropy(net(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return step
+
+    results = {}
+    for name in ("liaf_resnet18", "lif_resnet18"):
+        results[name] = measure(make(models.build(name).to(device)), device, args.repeats)
+        print(fmt(name, results[name], results.get("liaf_resnet18") if name != "liaf_resnet18" else None))
+    if sj:
+        functional, layer, neuron = sj
+        try:
+            from spikingjelly.activation_based.model import spiking_resnet
+        except Exception as e:  # noqa: BLE001
+            print(f"  SpikingJelly spiking_resnet18 not importable ({type(e).__name__}: {e})")
+            return
+        net = spiking_resnet.spiking_resnet18(spiking_neuron=neuron.LIFNode, detach_reset=True)
+        net.conv1 = layer.Conv2d(2, 64, 7, stride=2, padding=3, bias=False)
+        functional.set_step_mode(net, "m")
+        net = net.to(device)
+
+        class MeanOverT(nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, x):
+                return self.inner(x).mean(0)
+
+        sj_result = measure(make(MeanOverT(net), reset=lambda m: functional.reset_net(m)), device, args.repeats)
+        print(fmt("SJ spiking_resnet18", sj_result))
+        print(f"    ratio SJ / lif_resnet18: {sj_result[0] / results['lif_resnet18'][0]:.2f}x")
+
+
+# ---- (c) small CPU network ------------------------------------------------------------------------
+
+class ConvLIFNet(nn.Module):
+    """Three conv3x3-BN-neuron blocks on [T, B, 2, 64, 64], then mean and a linear readout."""
+
+    def __init__(self, neuron):
+        super().__init__()
+        widths = (2, 16, 32, 64)
+        self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in zip(widths, widths[1:]))
+        self.bns = nn.ModuleList(nn.BatchNorm2d(b) for b in widths[1:])
+        self.neuron = neuron
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        for conv, bn in zip(self.convs, self.bns):
+            x = self.neuron(models.split_time(bn(conv(models.merge_time(x))), x.shape[0]))
+        return self.fc(x.mean(dim=(0, 3, 4)))
+
+
+def bench_small(args, sj):
+    device = torch.device("cpu")
+    print("\n(c) small CPU network: T=8, batch 4, 2x64x64, three conv-BN-LIF blocks, forward+backward")
+    torch.manual_seed(0)
+    x = (torch.rand(8, 4, 2, 64, 64) < 0.2).float()
+    leak = torch.sigmoid(torch.tensor([0.5]))
+
+    def make(net, reset=None):
+        def step():
+            if reset:
+                reset(net)
+            net(x).sum().backward()
+        return step
+
+    base = measure(make(ConvLIFNet(lambda v: plain_loop(v, leak, False))), device, args.repeats)
+    print(fmt("plain loop", base))
+    print(fmt("models.lif", measure(make(ConvLIFNet(lambda v: models.lif(v, leak))), device, args.repeats), base))
+    if sj:
+        functional, _, neuron = sj
+        node = neuron.LIFNode(step_mode="m", detach_reset=True)
+        result = measure(make(ConvLIFNet(node), reset=lambda m: functional.reset_net(m)), device, args.repeats)
+        print(fmt("SpikingJelly LIFNode", result, base))
+
+
+def main(argv=None):
+    cuda = torch.cuda.is_available()
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--neurons", type=int, default=65536 if cuda else 4096,
+                   help="features per sample in (a) (default 65536 on CUDA, 4096 on CPU)")
+    p.add_argument("--repeats", type=int, default=10 if cuda else 5)
+    p.add_argument("--no-compile", dest="compile", action="store_false",
+                   help="skip torch.compile of the plain loop (inductor takes ~1 min per case on a 2-core CPU)")
+    p.add_argument("--skip", nargs="*", default=[], choices=["a", "b", "c"], help="parts to skip")
+    args = p.parse_args(argv)
+    device = torch.device("cuda" if cuda else "cpu")
+    name = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
+    print(f"bench_models: torch {torch.__version__}, {name}")
+    sj = spikingjelly()
+    if "a" not in args.skip:
+        bench_neurons(args, device, sj)
+    if "b" not in args.skip:
+        bench_resnet(args, device, sj)
+    if "c" not in args.skip:
+        bench_small(args, sj)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""LIAF-ResNet and LIF-ResNet, as published for ES-ImageNet (input `[B, 2, 8, 224, 224]`).
+
+This implementation takes `[T, B, C, H, W]`. Convolutions, normalisation and pooling run per time
+step on the merged `[T*B, C, H, W]` batch; `BatchNorm2d` over that batch has exactly the statistics
+of the published `BatchNorm3d` over (B, T, H, W) per channel. Names map to the published keys as
+`conv1.kernel -> conv1.conv`, `conv1.NormLayer -> conv1.bn`, `cv1/cv2 -> conv1/conv2`,
+`shortcut_norm -> shortcut_bn` (see `models.published`).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from ._backend import check_backend
+from .layout import merge_time, split_time
+from .lif import LIFParams, liaf, lif, register_decay
+from .surrogate import spike
+
+NEURONS = {"lif": lif, "liaf": liaf}
+
+
+class _SpikingModule(nn.Module):
+    """Holds one decay logit `decay` ([1]) and the neuron kind shared by all its neuron updates."""
+
+    def __init__(self, neuron: str, params: LIFParams, backend: str):
+        super().__init__()
+        if neuron not in NEURONS:
+            raise ValueError(f"unknown neuron {neuron!r}; known: {', '.join(NEURONS)}")
+        check_backend(backend)
+        self.neuron, self.params, self.backend = neuron, params, backend
+        register_decay(self, params)
+
+    def fire(self, x: torch.Tensor) -> torch.Tensor:
+        """Neuron update over `[T, B, ...]` with this module's decay."""
+        return NEURONS[self.neuron](x, torch.sigmoid(self.decay), self.params, self.backend)
+
+
+class SpikingStem(_SpikingModule):
+    """Published stem cell: 7x7/2 conv (bias) -> BN -> neuron -> 3x3/2 max-pool (no padding)."""
+
+    def __init__(self, in_channels: int, out_channels: int = 64, neuron: str = "liaf",
+                 params: LIFParams = LIFParams(), backend: str = "torch"):
+        super().__init__(neuron, params, backend)
+        self.conv = nn.Conv2d(in_channels, out_channels, 7, stride=2, padding=3, bias=True)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.pool = nn.MaxPool2d(3, stride=2, padding=0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """`[T, B, C, H, W]` -> `[T, B, 64, H', W']` (224 -> 112 -> 55)."""
+        steps = x.shape[0]
+        x = self.fire(split_time(self.bn(self.conv(merge_time(x))), steps))
+        return split_time(self.pool(merge_time(x)), steps)
+
+
+class SpikingBasicBlock(_SpikingModule):
+    """Published residual block; one decay scalar shared by its two neuron updates.
+
+    main = BN(conv2(neuron(BN(conv1(x)))));  shortcut = shortcut_bn(shortcut(x) or x)
+    out  = neuron(act(main + shortcut)),  act = LeakyReLU(0.2) for LIAF, the spike function for LIF.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, neuron: str = "liaf",
+                 params: LIFParams = LIFParams(), backend: str = "torch"):
+        super().__init__(neuron, params, backend)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=True)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, stride=1, padding=1, bias=True)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut = None
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=True)
+        self.shortcut_bn = nn.BatchNorm2d(out_channels)
+
+    def _act(self, x: torch.Tensor) -> torch.Tensor:
+        if self.neuron == "liaf":
+            return F.leaky_relu(x, self.params.leak_slope)
+        return spike(x, self.params.threshold, self.params.surrogate_halfwidth)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """`[T, B, C_in, H, W]` -> `[T, B, C_out, H / stride, W / stride]`."""
+        steps = x.shape[0]
+        flat = merge_time(x)
+        out = self.fire(split_time(self.bn1(self.conv1(flat)), steps))
+        out = self.bn2(self.conv2(merge_time(out)))
+        identity = self.shortcut(flat) if self.shortcut is not None else flat
+        out = out + self.shortcut_bn(identity)
+        return self.fire(split_time(self._act(out), steps))
+
+
+class SpikingResNet(nn.Module):
+    """LIAF/LIF-ResNet: stem, four stages (64, 128, 256, 512), per-step global average, mean over T, fc.
+
+    Input `[T, B, C, H, W]` (published: T=8, C=2, 224x224), float. Output logits `[B, num_classes]`.
+    """
+
+    # (published key pattern, this model's key) and back; used by `models.load_published`
+    PUBLISHED_TO_OURS = ((r"^conv1\.kernel\.", "conv1.conv."),
+                         (r"^conv1\.NormLayer\.", "conv1.bn."),
+                         (r"^(layer\d+\.\d+)\.cv(\d)\.", r"\1.conv\2."),
+                         (r"^(layer\d+\.\d+)\.shortcut_norm\.", r"\1.shortcut_bn."))
+    OURS_TO_PUBLISHED = ((r"^conv1\.conv\.", "conv1.kernel."),
+                         (r"^conv1\.bn\.", "conv1.NormLayer."),
+                         (r"^(layer\d+\.\d+)\.conv(\d)\.", r"\1.cv\2."),
+                         (r"^(layer\d+\.\d+)\.shortcut_bn\.", r"\1.shortcut_norm."))
+
+    def __init__(self, layers: list[int], neuron: str = "liaf", num_classes: int = 1000,
+                 in_channels: int = 2, params: LIFParams = LIFParams(), backend: str = "torch"):
+        super().__init__()
+        kw = dict(neuron=neuron, params=params, backend=backend)
+        self.neuron = neuron
+        self.conv1 = SpikingStem(in_channels, 64, **kw)
+        widths, channels = (64, 128, 256, 512), 64
+        for i, (width, blocks) in enumerate(zip(widths, layers)):
+            stride = 1 if i == 0 else 2
+            stage = [SpikingBasicBlock(channels, width, stride, **kw)]
+            stage += [SpikingBasicBlock(width, width, 1, **kw) for _ in range(blocks - 1)]
+            setattr(self, f"layer{i + 1}", nn.Sequential(*stage))
+            channels = width
+        self.fc = nn.Linear(512, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """`[T, B, C, H, W]` -> per-step pooled features `[T, B, 512]`."""
+        if x.dim() != 5:
+            raise ValueError(f"expected [T, B, C, H, W], got shape {tuple(x.shape)}")
+        x = self.conv1(x)
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return x.mean(dim=(3, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """`[T, B, C, H, W]` -> logits `[B, num_classes]`."""
+        return self.fc(self.features(x).mean(dim=0))
+
+
+def liaf_resnet18(num_classes: int = 1000, **kw) -> SpikingResNet:
+    """Published LIAF-ResNet-18 (11,693,233 parameters at 1000 classes)."""
+    return SpikingResNet([2, 2, 2, 2], "liaf", num_classes, **kw)
+
+
+def liaf_resnet34(num_classes: int = 1000, **kw) -> SpikingResNet:
+    """Published LIAF-ResNet-34 (21,808,825 parameters at 1000 classes)."""
+    return SpikingResNet([3, 4, 6, 3], "liaf", num_classes, **kw)
+
+
+def lif_resnet18(num_classes: int = 1000, **kw) -> SpikingResNet:
+    """Published LIF-ResNet-18 (11,693,233 parameters at 1000 classes)."""
+    return SpikingResNet([2, 2, 2, 2], "lif", num_classes, **kw)
+
+
+def lif_resnet34(num_classes: int = 1000, **kw) -> SpikingResNet:
+    """Published LIF-ResNet-34 (21,808,825 parameters at 1000 classes)."""
+    return SpikingResNet([3, 4, 6, 3], "lif", num_classes, **kw)

@@ -1,0 +1,165 @@
+"""TA-SNN: convolutional SNNs with temporal-wise attention on every layer's synaptic input.
+
+Every layer: conv 3x3 (or linear) -> BN -> optional 2x2 average pool -> TemporalAttention -> LIF
+(the TA-SNN LIF, reset to V_th). Readout: mean over T of the last layer's spikes (trained with MSE
+against one-hot targets). Input `[T, B, C, H, W]`.
+
+Inference-time pruning (`TASNN.forward_pruned`): at each layer, a frame whose attention score is
+below `d_th` is dropped; that layer's neuron and every later layer never compute it. The LIF of a
+layer then runs over the kept frames only (a dropped frame does not advance its state), and a later
+attention scores the kept frames from a squeeze in which dropped frames are 0.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .attention import TemporalAttention, keep_mask
+from .layout import merge_time, split_time
+from .tasnn_lif import TASNNLIF, TASNNLIFParams
+
+
+class TAConvLayer(nn.Module):
+    """conv 3x3 (padding 1, bias) -> BN -> AvgPool2d(2) if `pool` -> TemporalAttention -> LIF."""
+
+    def __init__(self, in_channels: int, out_channels: int, pool: bool, steps: int, reduction: int,
+                 params: TASNNLIFParams, backend: str = "torch"):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=True)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.pool = nn.AvgPool2d(2) if pool else nn.Identity()
+        self.attention = TemporalAttention(steps, reduction)
+        self.neuron = TASNNLIF(params, backend)
+
+    def synaptic_input(self, x: torch.Tensor) -> torch.Tensor:
+        """`[T, B, C, H, W]` -> `[T, B, C', H', W']`, per frame (any number of frames)."""
+        return split_time(self.pool(self.bn(self.conv(merge_time(x)))), x.shape[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.neuron(self.attention(self.synaptic_input(x)))
+
+
+class TALinearLayer(nn.Module):
+    """linear (bias) -> BN -> TemporalAttention -> LIF, on `[T, B, ...]` flattened per frame."""
+
+    def __init__(self, in_features: int, out_features: int, steps: int, reduction: int,
+                 params: TASNNLIFParams, backend: str = "torch"):
+        super().__init__()
+        self.fc = nn.Linear(in_features, out_features)
+        self.bn = nn.BatchNorm1d(out_features)
+        self.attention = TemporalAttention(steps, reduction)
+        self.neuron = TASNNLIF(params, backend)
+
+    def synaptic_input(self, x: torch.Tensor) -> torch.Tensor:
+        """`[T, B, ...]` -> `[T, B, out_features]`, per frame."""
+        return split_time(self.bn(self.fc(merge_time(x).flatten(1))), x.shape[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.neuron(self.attention(self.synaptic_input(x)))
+
+
+@dataclass(frozen=True)
+class TASNNConfig:
+    """Architecture of a TA-SNN. `convs`: (out_channels, pool after it) per conv layer; `fcs`:
+    hidden fc widths; `steps`: T; `reduction`: r of the attention; `input_size`: (C, H, W)."""
+
+    convs: tuple[tuple[int, bool], ...]
+    fcs: tuple[int, ...]
+    steps: int
+    reduction: int
+    input_size: tuple[int, int, int]
+
+
+GESTURE = TASNNConfig(convs=((64, False), (128, True), (128, True)), fcs=(256,), steps=60,
+                      reduction=16, input_size=(2, 32, 32))
+CIFAR10DVS = TASNNConfig(convs=((32, True), (64, True), (128, True), (256, True), (512, True)),
+                         fcs=(256,), steps=10, reduction=5, input_size=(2, 128, 128))
+
+
+class TASNN(nn.Module):
+    """A TA-SNN: conv layers, fc layers, an output layer of `num_classes` spiking neurons.
+
+    forward: `[T, B, C, H, W]` float -> firing rates `[B, num_classes]` in [0, 1].
+    """
+
+    def __init__(self, config: TASNNConfig, num_classes: int,
+                 params: TASNNLIFParams = TASNNLIFParams(), backend: str = "torch"):
+        super().__init__()
+        self.config = config
+        c, h, w = config.input_size
+        kw = dict(steps=config.steps, reduction=config.reduction, params=params, backend=backend)
+        layers: list[nn.Module] = []
+        for out_channels, pool in config.convs:
+            layers.append(TAConvLayer(c, out_channels, pool, **kw))
+            c, h, w = out_channels, (h // 2 if pool else h), (w // 2 if pool else w)
+        features = c * h * w
+        for width in config.fcs + (num_classes,):
+            layers.append(TALinearLayer(features, width, **kw))
+            features = width
+        self.layers = nn.Sequential(*layers)
+
+    def _check(self, x: torch.Tensor) -> None:
+        want = (self.config.steps,) + self.config.input_size
+        if x.dim() != 5 or (x.shape[0],) + tuple(x.shape[2:]) != want:
+            raise ValueError(f"expected [T, B, C, H, W] with T, C, H, W = {want}, got {tuple(x.shape)}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """`[T, B, C, H, W]` -> firing rates `[B, num_classes]` (mean over T of the output spikes)."""
+        self._check(x)
+        return self.layers(x).mean(dim=0)
+
+    @torch.no_grad()
+    def forward_pruned(self, x: torch.Tensor, d_th: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inference with frame skipping (eval mode only).
+
+        x: `[T, B, C, H, W]` float. d_th: attention-score threshold in [0, 1]; `d_th = 0` keeps
+        every frame and equals `forward`. Returns (rates `[B, num_classes]`, kept `[T, B]` bool: the
+        frames that reached the output layer). Rates are spike counts divided by the full T. Each
+        sample runs on its own kept frames, so dropped frames cost no conv, BN, pool or neuron work
+        in the layers after the one that dropped them.
+        """
+        if self.training:
+            raise RuntimeError("forward_pruned is an inference path: call model.eval() first")
+        self._check(x)
+        steps, batch = x.shape[:2]
+        rates, kept = [], torch.zeros(steps, batch, dtype=torch.bool, device=x.device)
+        for b in range(batch):
+            out, idx = self._run_pruned(x[:, b:b + 1], d_th)
+            rates.append(out)
+            kept[idx, b] = True
+        return torch.cat(rates, dim=0), kept
+
+    def _run_pruned(self, x: torch.Tensor, d_th: float) -> tuple[torch.Tensor, torch.Tensor]:
+        steps = x.shape[0]
+        idx = torch.arange(steps, device=x.device)
+        for layer in self.layers:
+            y = layer.synaptic_input(x)                       # only the frames still alive
+            squeeze = torch.zeros(steps, 1, dtype=y.dtype, device=y.device)
+            squeeze[idx] = layer.attention.squeeze(y)
+            d = layer.attention.excite(squeeze)[idx]          # [n, 1]
+            keep = keep_mask(d[:, 0], d_th)
+            idx, y, d = idx[keep], y[keep], d[keep]
+            if idx.numel() == 0:
+                n_out = self.layers[-1].fc.out_features
+                return x.new_zeros(1, n_out), idx
+            x = layer.neuron(y * d.reshape(d.shape + (1,) * (y.dim() - 2)))
+        return x.sum(dim=0) / steps, idx
+
+
+def tasnn_gesture(num_classes: int = 11, steps: int = GESTURE.steps,
+                  params: TASNNLIFParams = TASNNLIFParams(surrogate_width=0.5), **kw) -> TASNN:
+    """TA-SNN for DVS128 Gesture at 32x32: 64c3-128c3-AP2-128c3-AP2-FC256-FC11, r = 16, a = 0.5.
+    `steps` (T, default 60) sets the attention width; it must be >= 16."""
+    config = TASNNConfig(GESTURE.convs, GESTURE.fcs, steps, GESTURE.reduction, GESTURE.input_size)
+    return TASNN(config, num_classes, params, **kw)
+
+
+def tasnn_cifar10dvs(num_classes: int = 10, steps: int = CIFAR10DVS.steps,
+                     params: TASNNLIFParams = TASNNLIFParams(surrogate_width=1.0), **kw) -> TASNN:
+    """TA-SNN for CIFAR10-DVS at 128x128, T = 10: 32-64-128-256-512 c3 each followed by AP2 (to 4x4)
+    -FC256-FC10, r = 5, a = 1."""
+    config = TASNNConfig(CIFAR10DVS.convs, CIFAR10DVS.fcs, steps, CIFAR10DVS.reduction,
+                         CIFAR10DVS.input_size)
+    return TASNN(config, num_classes, params, **kw)
