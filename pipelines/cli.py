@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="odg", description="Event-stream datasets (ES-ImageNet, ES-UCF101): convert, build, inspect, train.")
     parser.add_argument("--version", action="version", version=f"odg {__version__}")
     cli = CLI(parser)
-    for mod in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):
+    for mod in sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")):
         importlib.import_module(f"{commands.__name__}.{mod}").register(cli)
     return parser
 

@@ -8,7 +8,7 @@ from importlib import resources
 
 import cv2
 
-from odg import ODGParams, edge_integral_events, edge_integral_image, word_dtype
+from odg import ODGParams, edge_integral_events, edge_integral_image, odg_events
 
 from .convert import convert_files
 from .decode import read_image
@@ -20,13 +20,9 @@ def sample_root() -> str:
 
 
 def run_demo(out: str, workers: int = 2, progress: bool = True) -> dict:
-    from functools import partial
-
-    from .build import BuildSpec, report_text, run_build
-    from .decode import MAX_PIXELS
-    from .imagenet import convert_item, imagenet_items, load_classes
+    from .build import report_text, run_build
+    from .imagenet import build_spec
     from .info import info_text, store_info
-    from .store.schema import KIND_IMAGENET
     params = ODGParams()
     root = sample_root()
     os.makedirs(out, exist_ok=True)
@@ -39,7 +35,6 @@ def run_demo(out: str, workers: int = 2, progress: bool = True) -> dict:
     for o in outcomes:
         line = f"   {os.path.relpath(o.path, root):34s} {o.status:10s} {o.on + o.off:6d} events  (a, b) = {o.shape}"
         if o.status != "unreadable":
-            from odg import odg_events
             r = odg_events(read_image(o.path), params)
             png = os.path.join(rec_dir, os.path.splitext(os.path.basename(o.path))[0] + ".png")
             cv2.imwrite(png, edge_integral_image(edge_integral_events(r.events, r.shape, params)))
@@ -49,11 +44,7 @@ def run_demo(out: str, workers: int = 2, progress: bool = True) -> dict:
     store = os.path.join(out, "sample.zarr")
     if os.path.isdir(store):
         shutil.rmtree(store)
-    items, source = imagenet_items(root, "train")
-    spec = BuildSpec(url=store, split="train", kind=KIND_IMAGENET, items=items,
-                     convert=partial(convert_item, params=params, max_pixels=MAX_PIXELS),
-                     payload_shape=(params.grid, params.grid), payload_dtype=word_dtype(params.steps),
-                     params=params.to_dict(), classes=load_classes().as_list(), source=source, shard_size=4)
+    spec = build_spec(store, root, "train", shard_size=4, params=params)
     print(f"2. building the store {store} on a local Dask cluster of {workers} workers")
     report = run_build(spec, workers=workers, progress=progress)
     print("   " + report_text(report))

@@ -216,12 +216,11 @@ def imagenet_items(root: str, split: str, limit: int | None = None) -> tuple[lis
 
 
 def convert_item(item: Item, params, max_pixels: int) -> dict:
-    """Decode and convert one input. Never raises for a bad input: returns its outcome.
+    """Decode and convert one input. Never raises for a bad input: returns its outcome
+    (transient I/O errors do raise, so that the build task is retried).
 
     Keys: status (KEPT/DISCARDED/REJECTED), reason, shape (a, b), count (ON, OFF), words.
     """
-    import numpy as np
-
     from odg import odg_events
 
     from .decode import decode_image
@@ -233,9 +232,37 @@ def convert_item(item: Item, params, max_pixels: int) -> dict:
         r = odg_events(decode_image(item.read(), max_pixels), params)
     except (Reject, ValueError) as e:
         return {"status": REJECTED, "reason": str(e)}
-    except OSError as e:
-        return {"status": REJECTED, "reason": f"cannot read: {e}"}
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
+        return {"status": REJECTED, "reason": f"cannot read: {e.strerror or e}"}
+    # any other OSError (a network file system's hiccup) propagates: Dask retries the task
     on, off = (int(v) for v in r.counts.sum(0))
     return {"status": KEPT if r.kept else DISCARDED,
             "reason": "" if r.kept else f"{on + off} events < {params.min_events}",
             "shape": r.shape, "count": (on, off), "words": r.words}
+
+
+def es_imagenet_spec(url: str, split: str, items: list, source: dict, convert, shard_size: int, params):
+    """A `BuildSpec` for an ES-ImageNet store split (any inputs: images, published files)."""
+    from odg import word_dtype
+
+    from .build import BuildSpec
+    from .store.schema import KIND_IMAGENET
+    return BuildSpec(url=url, split=split, kind=KIND_IMAGENET, items=items, convert=convert,
+                     payload_shape=(params.grid, params.grid), payload_dtype=word_dtype(params.steps),
+                     params=params.to_dict(), classes=load_classes().as_list(), source=source,
+                     shard_size=shard_size)
+
+
+def build_spec(url: str, root: str, split: str, limit: int | None = None, shard_size: int = 256,
+               params=None, max_pixels: int | None = None):
+    """The `BuildSpec` of an ES-ImageNet build of `root`'s split into the store at `url`."""
+    from functools import partial
+
+    from odg import ODGParams
+
+    from .decode import MAX_PIXELS
+    params = params or ODGParams()
+    items, source = imagenet_items(root, split, limit)
+    return es_imagenet_spec(url, split, items, source,
+                            partial(convert_item, params=params, max_pixels=max_pixels or MAX_PIXELS),
+                            shard_size, params)

@@ -3,7 +3,7 @@
 The store split is named `<subset><split>` (`train1`, `test1`, `all1`, ...); see `pipelines.ucf101_build`.
 """
 from ..cli import UserError
-from .build import add_cluster_options
+from ._dask_options import add_build_options, check_build_options, execute
 
 
 def register(cli):
@@ -17,30 +17,22 @@ def register(cli):
                                                 "testlist0N.txt) and UCF-101/<Class>/<clip>.avi")
     p.add_argument("store", metavar="STORE", help="store path or fsspec URL (created if missing)")
     add_source_arguments(p)
-    add_cluster_options(p)
-    p.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, metavar="K",
-                   help=f"clips per shard (default {DEFAULT_SHARD_SIZE})")
-    p.add_argument("--resume", action="store_true", help="finish an interrupted build, skipping completed shards")
+    add_build_options(p, DEFAULT_SHARD_SIZE, "clips")
     p.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
                    help="resize every clip's frames to H x W (default: native size, that of the first "
                         "readable clip; clips of another size are rejected)")
     p.add_argument("--mode", type=int, choices=[1, 2], default=1,
                    help="1: the published clip thresholds (default); 2: per-pixel Gaussian thresholds (needs --seed)")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed of --mode 2")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args):
     from odg.video import UCFParams
 
-    from ..build import report_text, run_build
     from ..store import StoreError
     from ..ucf101_build import build_spec
-    if args.shard_size < 1:
-        raise UserError("--shard-size must be >= 1")
-    if args.workers is not None and args.workers < 1:
-        raise UserError("--workers must be >= 1")
+    check_build_options(args)
     try:
         params = UCFParams(mode=args.mode, seed=args.seed,
                            output_size=tuple(args.size) if args.size is not None else None)
@@ -49,14 +41,6 @@ def run(args):
     try:
         spec = build_spec(args.store, args.root, args.split, args.subset, args.frames, params,
                           args.shard_size, args.resume)
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, StoreError) as e:
         raise UserError(str(e)) from None
-    except StoreError as e:
-        raise UserError(str(e)) from None
-    try:
-        report = run_build(spec, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
-                           progress=not args.quiet)
-    except StoreError as e:
-        raise UserError(str(e)) from None
-    print(f"[{spec.split}] " + report_text(report))
-    return 1 if report.failed else 0
+    return execute(spec, args, label=f"[{spec.split}] ")

@@ -1,6 +1,6 @@
 """`odg import es-imagenet DIR STORE`"""
 from ..cli import UserError
-from .build import add_cluster_options
+from ._dask_options import add_build_options, check_build_options, execute
 
 
 def register(cli):
@@ -8,10 +8,7 @@ def register(cli):
         "es-imagenet", help="the published ES-ImageNet download (trainlabel.txt + train/, vallabel.txt + val/)")
     p.add_argument("root", metavar="DIR")
     p.add_argument("store", metavar="STORE")
-    add_cluster_options(p)
-    p.add_argument("--shard-size", type=int, default=256, metavar="K")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    add_build_options(p, 256)
     p.set_defaults(func=run)
 
 
@@ -19,29 +16,19 @@ def run(args):
     import os
     from functools import partial
 
-    from odg import ODGParams, word_dtype
+    from odg import ODGParams
 
-    from ..build import BuildSpec, report_text, run_build
-    from ..imagenet import load_classes
+    from ..imagenet import es_imagenet_spec
     from ..importer import convert_npz, published_items
-    from ..store import StoreError
-    from ..store.schema import KIND_IMAGENET
+    check_build_options(args)
     params = ODGParams()
     splits = [s for s in ("train", "val") if os.path.isfile(os.path.join(args.root, f"{s}label.txt"))]
     if not splits:
         raise UserError(f"{args.root} has neither trainlabel.txt nor vallabel.txt: not a published ES-ImageNet download")
-    failed = False
+    status = 0
     for split in splits:
         items, source = published_items(args.root, split)
-        spec = BuildSpec(url=args.store, split=split, kind=KIND_IMAGENET, items=items,
-                         convert=partial(convert_npz, params=params), payload_shape=(params.grid, params.grid),
-                         payload_dtype=word_dtype(params.steps), params=params.to_dict(),
-                         classes=load_classes().as_list(), source=source, shard_size=args.shard_size)
-        try:
-            report = run_build(spec, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
-                               progress=not args.quiet)
-        except StoreError as e:
-            raise UserError(str(e)) from None
-        print(f"[{split}] " + report_text(report))
-        failed |= bool(report.failed)
-    return 1 if failed else 0
+        spec = es_imagenet_spec(args.store, split, items, source, partial(convert_npz, params=params),
+                                args.shard_size, params)
+        status = max(status, execute(spec, args, label=f"[{split}] "))
+    return status

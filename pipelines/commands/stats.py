@@ -1,6 +1,6 @@
 """`odg stats STORE --out DIR [--workers N | --scheduler ADDR] [--split S]`"""
 from ..cli import UserError
-from .build import add_cluster_options
+from ._dask_options import add_cluster_options
 
 
 def register(cli):

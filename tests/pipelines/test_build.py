@@ -11,10 +11,9 @@ import time
 import numpy as np
 import pytest
 
-from odg import odg_events
 from pipelines.cli import main as odg_main
 from pipelines.imagenet import imagenet_items, load_classes
-from pipelines.store import DISCARDED, KEPT, REJECTED, open_store
+from pipelines.store import REJECTED, open_store
 
 from .trees import (BAD_FILES, VEC, VECTOR_LAYOUT, WNID0, WNID1, WNID2, bad_tree, real_jpeg, store_bytes,
                     tar_from_tree, vector_tree)
@@ -302,18 +301,8 @@ def test_killed_worker_build_still_completes_identically(slow_tree, tmp_path):
 
 
 def _spec(root, url):
-    from functools import partial
-
-    from odg import ODGParams, word_dtype
-    from pipelines.build import BuildSpec
-    from pipelines.decode import MAX_PIXELS
-    from pipelines.imagenet import convert_item
-    params = ODGParams()
-    items, source = imagenet_items(str(root), "train")
-    return BuildSpec(url=url, split="train", kind="es-imagenet", items=items,
-                     convert=partial(convert_item, params=params, max_pixels=MAX_PIXELS),
-                     payload_shape=(223, 223), payload_dtype=word_dtype(8), params=params.to_dict(),
-                     classes=load_classes().as_list(), source=source, shard_size=2)
+    from pipelines.imagenet import build_spec
+    return build_spec(url, str(root), "train", shard_size=2)
 
 
 def _markers(url):
