@@ -171,23 +171,24 @@ def _unpack(words, offsets, r0, c0, x, y, t, p):
     """One row-major pass; each event goes to its step's block, so blocks stay row-major."""
     pos = offsets.copy()
     G0, G1 = words.shape
+    steps = offsets.shape[0]
     for i in range(G0):
         for j in range(G1):
             w = np.uint64(words[i, j])
-            while w:
-                bit = 0
-                v = w
-                while (v & np.uint64(1)) == 0:
-                    v >>= np.uint64(1)
-                    bit += 1
-                w &= w - np.uint64(1)
-                k = bit >> 1
-                n = pos[k]
-                pos[k] += 1
-                x[n] = j + c0
-                y[n] = i + r0
-                t[n] = k + 1
-                p[n] = 1 - (bit & 1)
+            if w == 0:
+                continue
+            for k in range(steps):
+                bits = (w >> np.uint64(2 * k)) & np.uint64(3)
+                if bits == 0:
+                    continue
+                for q in range(2):
+                    if bits & np.uint64(1 << q):
+                        n = pos[k]
+                        pos[k] = n + 1
+                        x[n] = j + c0
+                        y[n] = i + r0
+                        t[n] = k + 1
+                        p[n] = 1 - q
 
 
 def words_to_events(words: np.ndarray, shape: tuple[int, int], params: ODGParams = ODGParams(),

@@ -55,14 +55,17 @@ class ODGResult:
         return events_to_published(self.events)
 
 
+@lru_cache(maxsize=4096)
 def nearest_indices(src: int, dst: int) -> np.ndarray:
-    """PyTorch `F.interpolate(mode='nearest')` source index of each output index.
+    """PyTorch `F.interpolate(mode='nearest')` source index of each output index (read-only, cached).
 
     `min(floor(i * scale), src - 1)` with `scale = src / dst` computed in float32.
     """
     scale = np.float32(src) / np.float32(dst)
     idx = np.floor(np.arange(dst, dtype=np.float32) * scale).astype(np.int64)
-    return np.minimum(idx, src - 1)
+    idx = np.minimum(idx, src - 1)
+    idx.flags.writeable = False
+    return idx
 
 
 def check_image(image) -> np.ndarray:

@@ -98,9 +98,15 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, quiet:
         client = Client(scheduler, timeout="30s")
         cluster = None
     else:
+        import dask
         n = workers or os.cpu_count() or 1
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                               silence_logs=logging.ERROR)
+        # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536, which turns off glibc's dynamic mmap
+        # threshold: every decoded image and words buffer is then a fresh mmap paid in page faults
+        # (measured: decode CPU 0.54 -> 1.15 ms per image). Keep freed memory in the heap instead.
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": str(256 << 20),
+                              "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": str(32 << 20)}):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                   silence_logs=logging.ERROR)
         client = Client(cluster)
     try:
         if not quiet:
@@ -116,11 +122,8 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, quiet:
 
 
 def _has_dashboard() -> bool:
-    try:
-        import bokeh  # noqa: F401
-        return True
-    except ImportError:
-        return False
+    import importlib.util
+    return importlib.util.find_spec("bokeh") is not None
 
 
 def run_build(spec: BuildSpec, workers: int | None = None, scheduler: str | None = None, resume: bool = False,

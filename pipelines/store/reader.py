@@ -52,6 +52,7 @@ class SplitReader:
         self.store = store
         self.name = name
         self._g = store.root[name]
+        self._arrays = {}
         self.attrs = dict(self._g.attrs)
 
     def __len__(self) -> int:
@@ -74,34 +75,36 @@ class SplitReader:
 
     def array(self, name: str):
         """The underlying zarr array (label, number, name, status, reason, shape, count, words)."""
-        return self._g[name]
+        if name not in self._arrays:
+            self._arrays[name] = self._g[name]
+        return self._arrays[name]
 
     # small per-sample columns, read once
     @cached_property
     def labels(self) -> np.ndarray:
-        return self._g["label"][:]
+        return self.array("label")[:]
 
     @cached_property
     def statuses(self) -> np.ndarray:
-        return self._g["status"][:]
+        return self.array("status")[:]
 
     @cached_property
     def shapes(self) -> np.ndarray:
-        return self._g["shape"][:]
+        return self.array("shape")[:]
 
     @cached_property
     def counts(self) -> np.ndarray:
-        return self._g["count"][:]
+        return self.array("count")[:]
 
     @cached_property
     def numbers(self) -> np.ndarray:
-        return self._g["number"][:]
+        return self.array("number")[:]
 
     def names(self) -> np.ndarray:
-        return np.asarray(self._g["name"][:], dtype=object)
+        return np.asarray(self.array("name")[:], dtype=object)
 
     def reasons(self) -> np.ndarray:
-        return np.asarray(self._g["reason"][:], dtype=object)
+        return np.asarray(self.array("reason")[:], dtype=object)
 
     def kept_indices(self) -> np.ndarray:
         return np.flatnonzero(self.statuses == KEPT)
@@ -117,12 +120,12 @@ class SplitReader:
 
     def sample(self, i: int) -> Sample:
         i = self._check(i)
-        return Sample(i, int(self.labels[i]), int(self.numbers[i]), str(self._g["name"][i]),
-                      STATUS_NAMES[int(self.statuses[i])], str(self._g["reason"][i]),
+        return Sample(i, int(self.labels[i]), int(self.numbers[i]), str(self.array("name")[i]),
+                      STATUS_NAMES[int(self.statuses[i])], str(self.array("reason")[i]),
                       tuple(int(v) for v in self.shapes[i]), tuple(int(v) for v in self.counts[i]))
 
     def words(self, i: int) -> np.ndarray:
-        return self._g["words"][self._check(i)]
+        return self.array("words")[self._check(i)]
 
     # ES-ImageNet views
     def events(self, i: int) -> np.ndarray:
@@ -149,8 +152,8 @@ class SplitReader:
         K = self.shard_size
         for s in (range(self.n_shards) if shards is None else shards):
             a, b = s * K, min((s + 1) * K, len(self))
-            yield Shard(s, a, b, self._g["words"][a:b], self._g["label"][a:b], self._g["status"][a:b],
-                        self._g["shape"][a:b], self._g["count"][a:b])
+            yield Shard(s, a, b, self.array("words")[a:b], self.array("label")[a:b], self.array("status")[a:b],
+                        self.array("shape")[a:b], self.array("count")[a:b])
 
 
 class EventStore:

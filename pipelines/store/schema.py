@@ -26,6 +26,19 @@ LOCK_KEY = f"{META_DIR}/lock.json"
 PLAN_KEY = f"{META_DIR}/plan.json"
 
 
+WORDS_INNER_MAX = 8   # samples per inner chunk of the sharded words array
+
+
+def words_inner_chunk(shard_size: int) -> int:
+    """Samples per inner chunk of `words`: the largest divisor of the shard size up to 8.
+
+    Measured on real samples: 8 samples per inner chunk write 3x and read a shard 2.7x faster
+    than one sample per inner chunk, while a single-sample read costs about the same (it is
+    dominated by zarr's per-call overhead, not by decompressing 8 x 100 KB).
+    """
+    return max(d for d in range(1, WORDS_INNER_MAX + 1) if shard_size % d == 0)
+
+
 def marker_key(shard: int) -> str:
     return f"{META_DIR}/shards/{shard:06d}.json"
 

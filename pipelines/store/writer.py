@@ -16,7 +16,8 @@ import zarr
 from zarr.codecs import ZstdCodec
 
 from . import kv as kvmod
-from .schema import (FORMAT, FORMAT_VERSION, LOCK_KEY, PLAN_KEY, marker_key, per_sample_arrays)
+from .schema import (FORMAT, FORMAT_VERSION, LOCK_KEY, PLAN_KEY, marker_key, per_sample_arrays,
+                     words_inner_chunk)
 
 
 class StoreError(Exception):
@@ -99,7 +100,7 @@ def init_split(url: str, split: str, n: int, shard_size: int, payload_shape: tup
         shape = (n,) + trail
         if name == "words":
             g.create_array(name, shape=shape, dtype=dtype, shards=(shard_size,) + trail,
-                           chunks=(1,) + trail, compressors=ZstdCodec(level=ZSTD_LEVEL), fill_value=0,
+                           chunks=(words_inner_chunk(shard_size),) + trail, compressors=ZstdCodec(level=ZSTD_LEVEL), fill_value=0,
                            config={"write_empty_chunks": True})
         else:
             g.create_array(name, shape=shape, dtype=dtype, chunks=(shard_size,) + trail,
