@@ -95,7 +95,10 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, quiet:
 
     from distributed import Client, LocalCluster
     if scheduler:
-        client = Client(scheduler, timeout="30s")
+        try:
+            client = Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as e:
+            raise writer.StoreError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
         cluster = None
     else:
         import dask
@@ -140,18 +143,20 @@ def run_build(spec: BuildSpec, workers: int | None = None, scheduler: str | None
     # the lock comes before the split check, so a second build sees "being built", not "exists"
     writer.acquire_lock(spec.url, spec.split)
     try:
-        writer.init_split(spec.url, spec.split, n, spec.shard_size, spec.payload_shape, spec.payload_dtype,
-                          plan_digest(spec), spec.source, resume)
+        plan = plan_digest(spec)
+        writer.check_split(spec.url, spec.split, plan, resume)      # refusals before any cluster starts
         K = spec.shard_size
         n_shards = -(-n // K)
-        done = writer.done_shards(spec.url, spec.split) if resume else set()
-        todo = [s for s in range(n_shards) if s not in done]
         small = {"url": spec.url, "split": spec.split, "payload_shape": list(spec.payload_shape),
                  "payload_dtype": np.dtype(spec.payload_dtype).str}
         totals = {"kept": 0, "discarded": 0, "rejected": 0}
         failed = []
         with (contextlib.nullcontext(client) if client is not None
               else dask_client(workers, scheduler, quiet=not progress)) as cl:
+            writer.init_split(spec.url, spec.split, n, spec.shard_size, spec.payload_shape, spec.payload_dtype,
+                              plan, spec.source, resume)
+            done = writer.done_shards(spec.url, spec.split) if resume else set()
+            todo = [s for s in range(n_shards) if s not in done]
             bar = tqdm(total=n, initial=sum(min(K, n - s * K) for s in done), unit="sample", disable=not progress,
                        desc=f"build {spec.split}", smoothing=0.1)
             futures = {}

@@ -53,6 +53,7 @@ class SplitReader:
         self.name = name
         self._g = store.root[name]
         self._arrays = {}
+        self._words_reader = None
         self.attrs = dict(self._g.attrs)
 
     def __len__(self) -> int:
@@ -127,6 +128,19 @@ class SplitReader:
     def words(self, i: int) -> np.ndarray:
         return self.array("words")[self._check(i)]
 
+    def words_block(self, shard: int, rows=None) -> np.ndarray:
+        """The words of every sample of `shard`, read with one request and decoded in one pass.
+
+        With `rows` (indices within the shard) only the inner chunks holding them are decoded and
+        the other rows are undefined. Equal to `array("words")[a:b]`, several times faster.
+        """
+        if not 0 <= shard < self.n_shards:
+            raise IndexError(f"shard {shard} out of range for split '{self.name}' of {self.n_shards} shards")
+        if self._words_reader is None:
+            from .shard_read import ShardWordsReader
+            self._words_reader = ShardWordsReader(self.array("words"))
+        return self._words_reader.read(shard, self.shard_size, rows)
+
     # ES-ImageNet views
     def events(self, i: int) -> np.ndarray:
         """The sample's events (`odg.EVENT_DTYPE`, canonical order, canvas coordinates)."""
@@ -152,7 +166,7 @@ class SplitReader:
         K = self.shard_size
         for s in (range(self.n_shards) if shards is None else shards):
             a, b = s * K, min((s + 1) * K, len(self))
-            yield Shard(s, a, b, self.array("words")[a:b], self.array("label")[a:b], self.array("status")[a:b],
+            yield Shard(s, a, b, self.words_block(s), self.array("label")[a:b], self.array("status")[a:b],
                         self.array("shape")[a:b], self.array("count")[a:b])
 
 

@@ -80,21 +80,29 @@ def release_lock(url: str, split: str) -> None:
         pass
 
 
+def check_split(url: str, split: str, plan: dict, resume: bool) -> bool:
+    """Whether the split exists; raises StoreError when it exists and may not be (re)built as asked."""
+    kv = kvmod.mapper(url)
+    root = zarr.open_group(url, mode="a")
+    if split not in root:
+        return False
+    if not resume:
+        state = "complete" if root[split].attrs.get("complete") else "incomplete (an interrupted build?)"
+        raise StoreError(f"split '{split}' already exists in {url} and is {state}; "
+                         "pass --resume to finish it, or build into another store")
+    if kvmod.read_json(kv, f"{split}/{PLAN_KEY}") != plan:
+        raise StoreError(f"cannot resume split '{split}': its inputs or settings differ from the "
+                         "interrupted build's (different files, order, shard size or limit)")
+    return True
+
+
 def init_split(url: str, split: str, n: int, shard_size: int, payload_shape: tuple, payload_dtype,
                plan: dict, source: dict, resume: bool) -> None:
     """Create the split's arrays, or (resume) check that the existing split has the same plan."""
+    if check_split(url, split, plan, resume):
+        return
     kv = kvmod.mapper(url)
     root = zarr.open_group(url, mode="a")
-    if split in root:
-        old = kvmod.read_json(kv, f"{split}/{PLAN_KEY}")
-        if not resume:
-            state = "complete" if root[split].attrs.get("complete") else "incomplete (an interrupted build?)"
-            raise StoreError(f"split '{split}' already exists in {url} and is {state}; "
-                             "pass --resume to finish it, or build into another store")
-        if old != plan:
-            raise StoreError(f"cannot resume split '{split}': its inputs or settings differ from the "
-                             "interrupted build's (different files, order, shard size or limit)")
-        return
     g = root.create_group(split)
     for name, (trail, dtype) in per_sample_arrays(payload_shape, payload_dtype).items():
         shape = (n,) + trail
