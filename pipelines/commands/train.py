@@ -1,0 +1,227 @@
+"""`odg train`: train a network on an odg store (one process, or many under torchrun).
+
+torch is imported only when the command runs. The training arguments are shared with
+`odg pretrain ann` (see `add_training_arguments`, `run_training`)."""
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def add_training_arguments(p: argparse.ArgumentParser, default_preset: str, ann: bool = False) -> None:
+    g = p.add_argument_group("data and network")
+    g.add_argument("--store", help="the odg store to train on (path or fsspec URL); required")
+    g.add_argument("--model", help="network: a zoo name (`odg models list`) or lif_tiny / liaf_tiny "
+                                   "(default: the preset's, or the --init checkpoint's)")
+    if not ann:
+        g.add_argument("--init", metavar="CKPT",
+                       help="start from this checkpoint's weights (an `odg pretrain transfer` output or a "
+                            "training checkpoint); its network is used unless --model names another")
+    g.add_argument("--input", choices=("events", "mean", "ei", "rgb"),
+                   help="what the network sees: events (event frames, the default for odg train), mean "
+                        "(frames averaged over time), ei (Edge-Integral image), rgb (the split's source "
+                        "JPEGs; the default for odg pretrain ann)")
+    g.add_argument("--steps", type=int, metavar="T",
+                   help="time steps a static input (mean, ei, rgb) is repeated over for an SNN (default 6)")
+    g.add_argument("--input-size", type=int, metavar="S",
+                   help="average-pool the 224 x 224 frames or images down to S x S on the fly (quick runs)")
+    g.add_argument("--num-classes", type=int, help="classifier outputs (default: the store's number of classes)")
+    g.add_argument("--width", type=int, nargs="+", metavar="C",
+                   help="stage widths of lif_tiny / liaf_tiny (default 16 32)")
+    g.add_argument("--surrogate-halfwidth", type=float, metavar="H",
+                   help="opt-in surrogate window |m - 0.5| < H (published 0.5; with 0.5 a LIF-ResNet's "
+                        "blocks pass no gradient, 0.75 lets them learn)")
+    if not ann:
+        g.add_argument("--decay", type=float, metavar="K",
+                       help="a fixed leak factor K in (0, 1) for every neuron (default: learned, as published)")
+    g.add_argument("--train-split", default="train", help="split to train on (default train)")
+    g.add_argument("--val-split", default="val", help="split to evaluate on each epoch; 'none': no evaluation")
+
+    r = p.add_argument_group("recipe (a preset; explicit options override its fields)")
+    r.add_argument("--preset", default=None, help=f"recipe preset (default {default_preset}); see --list-presets")
+    r.add_argument("--list-presets", action="store_true", help="print the presets and exit")
+    r.add_argument("--epochs", type=int)
+    r.add_argument("--batch-size", type=int, metavar="B", help="samples per process (per GPU)")
+    r.add_argument("--lr", type=float)
+    r.add_argument("--optimizer", choices=("adamw", "sgd", "adam"))
+    r.add_argument("--momentum", type=float)
+    r.add_argument("--weight-decay", type=float)
+    r.add_argument("--schedule", choices=("step", "multistep", "constant"))
+    r.add_argument("--step-size", type=int, metavar="E", help="step schedule: multiply lr by gamma every E epochs")
+    r.add_argument("--milestones", type=int, nargs="+", metavar="E", help="multistep schedule epochs")
+    r.add_argument("--gamma", type=float)
+    if not ann:
+        r.add_argument("--stem-warmup", type=int, metavar="E",
+                       help="train only the input stem for the first E epochs (pipeD: 1)")
+
+    x = p.add_argument_group("run")
+    x.add_argument("--out", metavar="RUN_DIR", help="checkpoints, metrics.jsonl, accuracy_vs_time.png "
+                                                    "(default runs/<model>)")
+    x.add_argument("--resume", action="store_true", help="continue RUN_DIR/last.pt exactly where it stopped")
+    x.add_argument("--amp", choices=("bf16",), help="bfloat16 autocast")
+    x.add_argument("--workers", type=int, default=0, metavar="N", help="DataLoader worker processes (default 0)")
+    x.add_argument("--seed", type=int, default=0)
+    x.add_argument("--limit-steps", type=int, metavar="N", help="at most N optimiser steps per epoch")
+    x.add_argument("--time-budget", type=float, metavar="S",
+                   help="stop after S seconds of wall time (evaluating and saving first)")
+    x.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    x.add_argument("--threads", type=int, metavar="N", help="torch CPU threads per process (default: torch's)")
+    x.add_argument("--keep-checkpoints", action="store_true", help="also keep RUN_DIR/epoch-NNN.pt of every epoch")
+    x.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _presets_text() -> str:
+    from models.train import PRESETS
+    lines = []
+    for name in sorted(PRESETS):
+        r = PRESETS[name]
+        sched = {"step": f"x{r.gamma} every {r.step_size} epochs",
+                 "multistep": f"x{r.gamma} at {list(r.milestones)}", "constant": "constant"}[r.schedule]
+        lines.append(f"{name}: {r.description}\n    {r.optimizer} lr {r.lr:g}"
+                     f"{f' momentum {r.momentum:g}' if r.optimizer == 'sgd' else ''}"
+                     f"{f' weight decay {r.weight_decay:g}' if r.weight_decay else ''}, {sched}, {r.epochs} epochs, "
+                     f"batch {r.batch_size} per process{f', stem warm-up {r.stem_warmup}' if r.stem_warmup else ''}"
+                     f", model {r.model}\n    source: {r.source}")
+    return "\n".join(lines)
+
+
+def _recipe(args, base):
+    return base.override(
+        optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+        schedule=args.schedule, step_size=args.step_size, milestones=args.milestones, gamma=args.gamma,
+        epochs=args.epochs, batch_size=args.batch_size, stem_warmup=getattr(args, "stem_warmup", None))
+
+
+def run_training(args, default_preset: str, ann: bool = False) -> int:
+    """Handler of `odg train` and `odg pretrain ann`."""
+    from pipelines.cli import UserError
+
+    if args.list_presets:
+        print(_presets_text())
+        return 0
+    if not args.store:
+        raise UserError("--store is required")
+    import dataclasses
+
+    from models import LIFParams
+    from models.train import ModelConfig, TrainError, TrainOptions, get_preset, known_models, train
+    from models.train.loop import INPUT_CHANNELS, resume_state
+    from models.train.model_config import fixed_decay_params, is_spiking_resnet
+    from models.train import checkpoint as ckpt_io
+    from models.train.presets import Recipe
+
+    try:
+        base = get_preset(args.preset or default_preset)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    init = getattr(args, "init", None)
+    name = args.model or None
+    out = args.out
+    state = None
+    if args.resume:
+        if out is None:
+            raise UserError("--resume needs --out RUN_DIR (the run to continue)")
+        try:
+            state = resume_state(out)
+        except (ValueError, OSError) as e:
+            raise UserError(str(e)) from None
+        if state is not None:
+            if args.preset is None:
+                base = Recipe.from_dict(state["recipe"])
+            saved = state["model_config"]["name"]
+            if name is not None and name != saved:
+                raise UserError(f"--resume: {out} trains {saved}, not {name}")
+    try:
+        recipe = _recipe(args, base)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+    cfg = None
+    if state is None:
+        if init is not None:
+            try:
+                init_cfg = ModelConfig.from_dict(ckpt_io.load(init)["model_config"])
+            except (ValueError, OSError) as e:
+                raise UserError(f"--init: {e}") from None
+            if name is not None and name != init_cfg.name:
+                raise UserError(f"--init {init} holds {init_cfg.name}, not {name}")
+            changes = {}
+            if args.input is not None:
+                changes["input"] = args.input
+            if args.steps is not None:
+                changes["steps"] = args.steps
+            if init_cfg.neuron is not None and (args.surrogate_halfwidth is not None or args.decay is not None):
+                p = LIFParams(**init_cfg.neuron)
+                if args.decay is not None:
+                    p = fixed_decay_params(args.decay, threshold=p.threshold,
+                                           surrogate_halfwidth=p.surrogate_halfwidth, leak_slope=p.leak_slope)
+                if args.surrogate_halfwidth is not None:
+                    p = dataclasses.replace(p, surrogate_halfwidth=args.surrogate_halfwidth)
+                changes["neuron"] = dataclasses.asdict(p)
+            try:
+                cfg = init_cfg.replace(**changes)
+            except ValueError as e:
+                raise UserError(str(e)) from None
+        else:
+            name = name or recipe.model
+            if name is None:
+                raise UserError("name a model with --model (or a checkpoint with --init)")
+            if name not in known_models():
+                raise UserError(f"unknown model {name!r}; known: {', '.join(known_models())}")
+            from pipelines.store import open_store
+            from pipelines.store.writer import StoreError
+            try:
+                n_classes = args.num_classes or len(open_store(args.store).classes)
+            except (StoreError, OSError) as e:
+                raise UserError(str(e)) from None
+            inp = args.input or ("rgb" if ann else "events")
+            neuron = None
+            if is_spiking_resnet(name):
+                p = LIFParams(learn_decay=not ann)
+                if getattr(args, "decay", None) is not None:
+                    p = fixed_decay_params(args.decay)
+                if args.surrogate_halfwidth is not None:
+                    p = dataclasses.replace(p, surrogate_halfwidth=args.surrogate_halfwidth)
+                neuron = dataclasses.asdict(p)
+            elif args.surrogate_halfwidth is not None or getattr(args, "decay", None) is not None:
+                raise UserError(f"{name} has no LIF neurons: --surrogate-halfwidth / --decay do not apply")
+            steps = args.steps
+            if inp != "events" and not ann and steps is None and not name.startswith("resnet2d"):
+                steps = 6
+            try:
+                cfg = ModelConfig(name=name, num_classes=n_classes, in_channels=INPUT_CHANNELS[inp], input=inp,
+                                  steps=steps, neuron=neuron, ann=ann,
+                                  widths=tuple(args.width) if args.width else None)
+            except ValueError as e:
+                raise UserError(str(e)) from None
+    if out is None:
+        label = name or (cfg.name if cfg else "run")
+        out = os.path.join("runs", f"{label}-ann" if ann else label)
+    val = None if str(args.val_split).lower() == "none" else args.val_split
+    opts = TrainOptions(store=args.store, out=out, recipe=recipe, model=cfg,
+                        init=init if state is None else None, resume=args.resume, seed=args.seed,
+                        workers=args.workers, limit_steps=args.limit_steps, input_size=args.input_size,
+                        amp=args.amp, device=args.device, train_split=args.train_split, val_split=val,
+                        time_budget=args.time_budget, keep_checkpoints=args.keep_checkpoints,
+                        progress=not args.quiet, threads=args.threads)
+    try:
+        res = train(opts)
+    except (TrainError, FileNotFoundError) as e:
+        raise UserError(str(e)) from None
+    if res["rank"] == 0:
+        f = res["final"] or {}
+        top1 = f.get("val_top1")
+        print(f"{res['run_dir']}: {res['epochs']} epochs, {res['steps']} steps"
+              + (f", val top-1 {top1:.2f}% top-5 {f['val_top5']:.2f}%" if top1 is not None else "")
+              + f", weights sha256 {res['hash'][:16]}")
+    return 0
+
+
+def _handler(args) -> int:
+    return run_training(args, default_preset="es-imagenet-resnet18")
+
+
+def register(cli) -> None:
+    p = cli.command("train", "Train a network on an odg store (torchrun for several GPUs or nodes)")
+    add_training_arguments(p, default_preset="es-imagenet-resnet18")
+    p.set_defaults(func=_handler)
