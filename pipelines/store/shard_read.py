@@ -1,10 +1,43 @@
-"""Fast whole-shard reads of the `words` array, beside zarr-python's own decoding path.
+"""Fast whole-shard reads and writes of the `words` array, beside zarr-python's own codec path.
 
-Used by `SplitReader.words_block`; see `ShardWordsReader`.
+zarr-python encodes and decodes the inner chunks of a sharded array one by one through its
+asyncio codec pipeline, which costs more than the zstd work itself. For the layout the odg writer
+creates (`odg_sharding_layout`), `ShardWordsReader` (behind `SplitReader.words_block`) decodes a
+shard in one pass and `encode_words_shard` (behind `writer.write_shard`) produces the shard file's
+bytes directly: byte for byte what zarr writes (tested), so zarr reads them unchanged.
 """
 from __future__ import annotations
 
 import numpy as np
+
+
+def odg_sharding_layout(array):
+    """`(samples per inner chunk, zstd level)` when `array` is laid out as the odg writer creates
+    `words` (one `sharding_indexed` codec whose inner chunks are whole samples, `bytes` (little
+    endian) + `zstd` inside, a `bytes` + `crc32c` index at the end, fill value 0, zarr v3, on a
+    little-endian machine), else None."""
+    import sys
+
+    from zarr.codecs import BytesCodec, Crc32cCodec, ShardingCodec, ZstdCodec
+    md = array.metadata
+    if sys.byteorder != "little" or getattr(md, "zarr_format", 3) != 3 or len(md.codecs) != 1:
+        return None
+    sc = md.codecs[0]
+    if not isinstance(sc, ShardingCodec) or sc.index_location.value != "end":
+        return None
+    if [type(c) for c in sc.codecs] != [BytesCodec, ZstdCodec] or sc.codecs[1].checksum:
+        return None
+    if str(getattr(sc.codecs[0].endian, "value", "little")) != "little":
+        return None
+    if [type(c) for c in sc.index_codecs] != [BytesCodec, Crc32cCodec]:
+        return None
+    if str(getattr(sc.index_codecs[0].endian, "value", "little")) != "little" or array.fill_value != 0:
+        return None
+    shard = tuple(md.chunk_grid.chunk_shape)
+    inner = tuple(sc.chunk_shape)
+    if inner[1:] != tuple(array.shape[1:]) or shard[1:] != inner[1:] or shard[0] % inner[0]:
+        return None
+    return inner[0], sc.codecs[1].level
 
 
 class ShardWordsReader:
@@ -30,29 +63,12 @@ class ShardWordsReader:
             self.fast = False
 
     def _setup(self):
-        import sys
-
-        from zarr.codecs import BytesCodec, Crc32cCodec, ShardingCodec, ZstdCodec
+        layout = odg_sharding_layout(self.array)
+        if layout is None:
+            return
         md = self.array.metadata
-        if sys.byteorder != "little" or getattr(md, "zarr_format", 3) != 3 or len(md.codecs) != 1:
-            return
-        sc = md.codecs[0]
-        if not isinstance(sc, ShardingCodec) or sc.index_location.value != "end":
-            return
-        inner = [type(c) for c in sc.codecs]
-        if inner != [BytesCodec, ZstdCodec] or str(getattr(sc.codecs[0].endian, "value", "little")) != "little":
-            return
-        if [type(c) for c in sc.index_codecs] != [BytesCodec, Crc32cCodec]:
-            return
-        if str(getattr(sc.index_codecs[0].endian, "value", "little")) != "little":
-            return
-        if self.array.fill_value != 0:
-            return
         shard = tuple(md.chunk_grid.chunk_shape)
-        inner = tuple(sc.chunk_shape)
-        if inner[1:] != tuple(self.array.shape[1:]) or shard[1:] != inner[1:] or shard[0] % inner[0]:
-            return
-        self._m = inner[0]          # samples per inner chunk (1 in early stores, up to 8 now)
+        self._m = layout[0]         # samples per inner chunk (1 in early stores, up to 8 now)
         import google_crc32c
         from numcodecs.zstd import decompress
         from zarr.core.buffer import default_buffer_prototype
@@ -107,3 +123,32 @@ class ShardWordsReader:
                 continue
             self._decompress(raw[off:off + nb_], flat[j])
         return out[:b - a]
+
+
+def encode_words_shard(block: np.ndarray, shard_samples: int, inner: int, level: int) -> bytes:
+    """The bytes of one shard file holding `block` (`[k <= shard_samples, ...]`), as zarr writes them:
+    the zstd-compressed inner chunks of `inner` samples (the last one zero-padded; chunks wholly past
+    the block marked empty), then the index of `(offset, nbytes)` uint64 pairs and its crc32c."""
+    import struct
+
+    import google_crc32c
+    from numcodecs.zstd import Zstd
+    codec = Zstd(level=level)
+    n_inner = shard_samples // inner
+    block = np.ascontiguousarray(block, dtype=block.dtype.newbyteorder("<"))
+    index = np.empty((n_inner, 2), "<u8")
+    parts, off = [], 0
+    for j in range(n_inner):
+        a = j * inner
+        if a >= len(block):
+            index[j] = (2 ** 64 - 1, 2 ** 64 - 1)
+            continue
+        chunk = block[a:a + inner]
+        if len(chunk) < inner:
+            chunk = np.concatenate([chunk, np.zeros((inner - len(chunk),) + block.shape[1:], block.dtype)])
+        data = bytes(codec.encode(chunk))
+        parts.append(data)
+        index[j] = (off, len(data))
+        off += len(data)
+    ib = index.tobytes()
+    return b"".join(parts) + ib + struct.pack("<I", google_crc32c.value(ib))

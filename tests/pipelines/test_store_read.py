@@ -39,3 +39,24 @@ def test_words_block_equals_zarr(split):
 def test_iter_shards_uses_the_same_words(split):
     for shard in split.iter_shards():
         np.testing.assert_array_equal(shard.words, split.array("words")[shard.start:shard.stop])
+
+
+@pytest.mark.parametrize("n, shard, inner", [(16, 8, 4), (13, 8, 4), (9, 8, 4), (5, 8, 8), (7, 3, 3)])
+def test_direct_shard_bytes_equal_zarrs_own(tmp_path, n, shard, inner):
+    """The writer's direct shard encoding is byte for byte what zarr writes (full, partial and
+    past-the-end inner chunks, all-zero chunks), so zarr reads it unchanged."""
+    import zarr
+    from zarr.codecs import ZstdCodec
+
+    from pipelines.store.shard_read import encode_words_shard, odg_sharding_layout
+    rng = np.random.default_rng(n)
+    data = rng.integers(0, 4, (n, 5, 7)).astype(np.uint16)
+    data[:inner] = 0
+    g = zarr.open_group(str(tmp_path / "z.zarr"), mode="w")
+    a = g.create_array("w", shape=data.shape, dtype="uint16", shards=(shard, 5, 7), chunks=(inner, 5, 7),
+                       compressors=ZstdCodec(level=1), fill_value=0, config={"write_empty_chunks": True})
+    assert odg_sharding_layout(a) == (inner, 1)
+    a[:] = data
+    for s in range(-(-n // shard)):
+        with open(tmp_path / "z.zarr" / "w" / "c" / str(s) / "0" / "0", "rb") as f:
+            assert encode_words_shard(data[s * shard:(s + 1) * shard], shard, inner, 1) == f.read()
