@@ -126,7 +126,14 @@ class SplitReader:
                       tuple(int(v) for v in self.shapes[i]), tuple(int(v) for v in self.counts[i]))
 
     def words(self, i: int) -> np.ndarray:
-        return self.array("words")[self._check(i)]
+        """Sample `i`'s words: two byte-range reads (the shard's cached index, one inner chunk)."""
+        return self._words_fast().read_one(self._check(i))
+
+    def _words_fast(self):
+        if self._words_reader is None:
+            from .shard_read import ShardWordsReader
+            self._words_reader = ShardWordsReader(self.array("words"))
+        return self._words_reader
 
     def words_block(self, shard: int, rows=None) -> np.ndarray:
         """The words of every sample of `shard`, read with one request and decoded in one pass.
@@ -136,10 +143,7 @@ class SplitReader:
         """
         if not 0 <= shard < self.n_shards:
             raise IndexError(f"shard {shard} out of range for split '{self.name}' of {self.n_shards} shards")
-        if self._words_reader is None:
-            from .shard_read import ShardWordsReader
-            self._words_reader = ShardWordsReader(self.array("words"))
-        return self._words_reader.read(shard, self.shard_size, rows)
+        return self._words_fast().read(shard, self.shard_size, rows)
 
     # ES-ImageNet views
     def events(self, i: int) -> np.ndarray:

@@ -85,7 +85,51 @@ class ShardWordsReader:
         except ImportError:         # zarr < 3.1.5
             self._get_sync = False
         self._md = md
+        self._indexes = {}
         self.fast = True
+
+    def _get(self, sp, byte_range=None):
+        if self._get_sync:          # local and memory stores: no round trip through zarr's event loop
+            return sp.get_sync(prototype=self._proto, byte_range=byte_range)
+        return self._sync(sp.get(prototype=self._proto, byte_range=byte_range))
+
+    def _shard_index(self, s: int, sp):
+        """The `[n_inner, 2]` (offset, nbytes) index of shard `s` (checked, cached), or None if absent."""
+        hit = self._indexes.get(s)
+        if hit is not None:
+            return hit
+        from zarr.abc.store import SuffixByteRequest
+        n_inner = self._K // self._m
+        isz = 16 * n_inner + 4
+        buf = self._get(sp, SuffixByteRequest(isz))
+        if buf is None:
+            return None
+        raw = buf.as_numpy_array().view(np.uint8)
+        if raw.size < isz or self._crc(raw[:-4].tobytes()) != int(raw[-4:].view("<u4")[0]):
+            raise ValueError(f"shard {s} of {self.array.store_path}: damaged index")
+        index = raw[:-4].view("<u8").reshape(n_inner, 2).copy()
+        if len(self._indexes) >= 64:
+            self._indexes.pop(next(iter(self._indexes)))
+        self._indexes[s] = index
+        return index
+
+    def read_one(self, i: int) -> np.ndarray:
+        """Sample `i`'s words: the shard index (cached) and one inner chunk, read as byte ranges."""
+        if not self.fast:
+            return self.array[i]
+        from zarr.abc.store import RangeByteRequest
+        K, m = self._K, self._m
+        s, j = divmod(i, K)
+        sp = self.array.store_path / self._md.encode_chunk_key((s,) + (0,) * (self.array.ndim - 1))
+        index = self._shard_index(s, sp)
+        trail = tuple(self.array.shape[1:])
+        if index is None or int(index[j // m, 0]) == 2 ** 64 - 1:
+            return np.zeros(trail, self.array.dtype)
+        off, nb_ = (int(v) for v in index[j // m])
+        data = self._get(sp, RangeByteRequest(off, off + nb_)).as_numpy_array().view(np.uint8)
+        chunk = np.empty((m,) + trail, self.array.dtype)
+        self._decompress(data, chunk.reshape(-1).view(np.uint8))
+        return chunk[j % m].copy()
 
     def read(self, s: int, K: int, rows=None) -> np.ndarray:
         """Samples `[s K, min((s + 1) K, n))` (K: the split's shard size). With `rows` (indices into

@@ -60,3 +60,12 @@ def test_direct_shard_bytes_equal_zarrs_own(tmp_path, n, shard, inner):
     for s in range(-(-n // shard)):
         with open(tmp_path / "z.zarr" / "w" / "c" / str(s) / "0" / "0", "rb") as f:
             assert encode_words_shard(data[s * shard:(s + 1) * shard], shard, inner, 1) == f.read()
+
+
+def test_single_sample_reads_equal_zarr(split):
+    words = split.array("words")
+    for i in list(range(len(split))) + [-1]:
+        np.testing.assert_array_equal(split.words(i), words[i % len(split)])
+    slow = ShardWordsReader(words)
+    slow.fast = False
+    np.testing.assert_array_equal(slow.read_one(0), words[0])
