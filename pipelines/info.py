@@ -6,10 +6,9 @@ from .store.schema import DISCARDED, KEPT, REJECTED
 
 
 def split_bytes(url: str, split: str) -> int:
-    fs = kvmod.mapper(url).fs
-    root = kvmod.mapper(url).root
+    m = kvmod.mapper(url)
     try:
-        return int(fs.du(f"{root}/{split}"))
+        return int(m.fs.du(f"{m.root}/{split}"))
     except FileNotFoundError:
         return 0
 

@@ -197,7 +197,7 @@ class EventStore:
         if self.kind == KIND_IMAGENET:
             return ODGParams.from_dict(self.meta["params"])
         from odg.video import UCFParams
-        return UCFParams(**self.meta["params"])
+        return UCFParams.from_dict(self.meta["params"])
 
     @property
     def classes(self) -> list:

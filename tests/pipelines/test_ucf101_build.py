@@ -369,3 +369,14 @@ def test_import_malformed_files(scheduler, expected, tmp_path, capsys):
     assert int((sr.statuses == REJECTED).sum()) == len(want)
     assert sr.sample(0).count == (int(expected[0].sum()), int(expected[1].sum()))
     np.testing.assert_array_equal(unpack_clip(sr.words(1), 30), expected)
+
+
+def test_resized_store_reads_its_parameters(tmp_path):
+    """A store built with --size keeps output_size and reads it back as the same UCFParams."""
+    from odg.video import UCFParams
+    from pipelines.store import open_store
+    from pipelines.store.writer import init_store
+    params = UCFParams(output_size=(60, 80))
+    url = str(tmp_path / "p.zarr")
+    init_store(url, "es-ucf101", params.to_dict(), [[0, "Panning"]], "0")
+    assert open_store(url).params == params
