@@ -1,11 +1,14 @@
 """Benchmark the neuron sequence functions and small networks of `models` (CUDA if present, else CPU).
 
 (a) LIF / LIAF forward+backward on [T, 64, N] (N = 65536 on CUDA; small on CPU, see --neurons),
-    T in {8, 32}, fp32 and bf16: this package's autograd Function vs the plain per-step PyTorch
-    loop, torch.compile of that loop (--no-compile skips it), and SpikingJelly's LIFNode / LIAFNode
-    when importable (different dynamics: for speed only).
-(b) LIF/LIAF-ResNet-18 training step, T=8, batch 32, 2x224x224, bf16 autocast, CUDA only, vs
-    SpikingJelly's spiking_resnet18 when importable.
+    T in {8, 32}, fp32 and bf16: this package's fused Triton kernels (CUDA) and its PyTorch
+    autograd Function vs the plain per-step PyTorch loop, torch.compile of that loop (--no-compile
+    skips it), and SpikingJelly's LIFNode / LIAFNode when importable (different dynamics: for
+    speed only). Prints the fused kernels' time over SpikingJelly's (targets: <= 0.6 in fp32,
+    <= 0.1 in bf16).
+(b) LIF/LIAF-ResNet-18 training step, T=8, batch 32, 2x224x224, bf16 autocast, CUDA only, with the
+    fused and the PyTorch neuron backends, vs SpikingJelly's spiking_resnet18 (2-channel stem)
+    when importable (targets: >= 2x its samples/s at <= 0.5x its peak memory).
 (c) A small CPU case: T=8, batch 4, 2x64x64, three conv-BN-LIF blocks, forward+backward, vs the
     same network with the plain loop and with SpikingJelly's LIFNode when importable.
 
@@ -29,6 +32,7 @@ from torch import nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import models  # noqa: E402
+from models import _backend as models_backend  # noqa: E402
 
 
 # ---- the plain PyTorch loop (autograd through ordinary ops) -----------------------------------------
@@ -125,6 +129,9 @@ def spikingjelly():
 
 def bench_neurons(args, device, sj):
     print(f"\n(a) neuron forward+backward on [T, 64, {args.neurons}]  ({device.type})")
+    triton_ok = models_backend.triton_installed()
+    if device.type == "cuda" and not triton_ok:
+        print("  triton not installed: no fused-kernel rows")
     for analog, name in ((False, "LIF"), (True, "LIAF")):
         for dtype in (torch.float32, torch.bfloat16):
             for steps in (8, 32):
@@ -142,7 +149,12 @@ def bench_neurons(args, device, sj):
                 print(f"  {name} {str(dtype).split('.')[-1]} T={steps}")
                 base = measure(make(lambda x, k: plain_loop(x, k, analog)), device, args.repeats)
                 print(fmt("plain loop", base))
-                print(fmt("models (Function)", measure(make(fn), device, args.repeats), base))
+                torch_row = measure(make(lambda x, k: fn(x, k, backend="torch")), device, args.repeats)
+                print(fmt("models torch Function", torch_row, base))
+                fused = None
+                if device.type == "cuda" and triton_ok:
+                    fused = measure(make(lambda x, k: fn(x, k, backend="triton")), device, args.repeats)
+                    print(fmt("models fused Triton", fused, base))
                 if args.compile:
                     compiled = torch.compile(lambda x, k: plain_loop(x, k, analog))
                     t0 = time.perf_counter()
@@ -158,20 +170,45 @@ def bench_neurons(args, device, sj):
                     def sj_fn(x, k, node=node):
                         functional.reset_net(node)
                         return node(x)
-                    print(fmt("SpikingJelly node", measure(make(sj_fn), device, args.repeats), base))
+                    sj_row = measure(make(sj_fn), device, args.repeats)
+                    print(fmt("SpikingJelly node", sj_row, base))
+                    ours = fused or torch_row
+                    target = 0.6 if dtype == torch.float32 else 0.1
+                    print(f"    time ours / SpikingJelly: {ours[0] / sj_row[0]:.3f} (target <= {target})"
+                          f"{'' if fused else '  [torch backend: no fused kernels here]'}")
     if not args.compile:
         print("  torch.compile rows skipped (--no-compile)")
 
 
 # ---- (b) ResNet-18 training step (CUDA) -------------------------------------------------------------
 
+def _spiking_resnet_module():
+    """SpikingJelly's `spiking_resnet` module. It imports torchvision only for a pretrained-weight
+    URL loader that this benchmark never calls; where torchvision is absent (it does not install
+    beside torch 2.13) that one name is provided by an empty stand-in module."""
+    import types
+    import importlib.util
+    if importlib.util.find_spec("torchvision") is None:
+        stand_in = types.ModuleType("torchvision._internally_replaced_utils")
+        stand_in.load_state_dict_from_url = None
+        package = types.ModuleType("torchvision")
+        package._internally_replaced_utils = stand_in
+        sys.modules.setdefault("torchvision", package)
+        sys.modules.setdefault("torchvision._internally_replaced_utils", stand_in)
+    from spikingjelly.activation_based.model import spiking_resnet
+    return spiking_resnet
+
+
 def bench_resnet(args, device, sj):
-    print("\n(b) LIF/LIAF-ResNet-18 training step, T=8, batch 32, 2x224x224, bf16 autocast")
-    if device.type != "cuda":
-        print("  skipped: needs CUDA (a 224x224 training step at batch 32 takes minutes on a CPU)")
-        return
-    x = (torch.rand(8, 32, 2, 224, 224, device=device) < 0.1).float()
-    y = torch.randint(0, 1000, (32,), device=device)
+    cuda = device.type == "cuda"
+    batch = 32 if cuda else args.cpu_batch
+    repeats = args.repeats if cuda else 1
+    print(f"\n(b) LIF/LIAF-ResNet-18 training step, T=8, batch {batch}, 2x224x224, bf16 autocast ({device.type})")
+    if not cuda:
+        print(f"  CPU: batch {batch} instead of 32 (see --cpu-batch); the saved-for-backward bytes do not depend"
+              " on the device, the times and samples/s do")
+    x = (torch.rand(8, batch, 2, 224, 224, device=device) < 0.1).float()
+    y = torch.randint(0, 1000, (batch,), device=device)
 
     def make(net, reset=None):
         opt = torch.optim.SGD(net.parameters(), lr=0.01)
@@ -179,40 +216,57 @@ def bench_resnet(args, device, sj):
         def step():
             if reset:
                 reset(net)
-            with torch.autocast("cuda", dtype=torch.bfloat16):
+            with torch.autocast(device.type, dtype=torch.bfloat16):
                 loss = F.cross_entropy(net(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         return step
 
+    def per_second(result):
+        return f"  {batch / result[0]:7.1f} samples/s"
+
     results = {}
-    for name in ("liaf_resnet18", "lif_resnet18"):
-        results[name] = measure(make(models.build(name).to(device)), device, args.repeats)
-        print(fmt(name, results[name], results.get("liaf_resnet18") if name != "liaf_resnet18" else None))
-    if sj:
-        functional, layer, neuron = sj
-        try:
-            from spikingjelly.activation_based.model import spiking_resnet
-        except Exception as e:  # noqa: BLE001
-            print(f"  SpikingJelly spiking_resnet18 not importable ({type(e).__name__}: {e})")
-            return
-        net = spiking_resnet.spiking_resnet18(spiking_neuron=neuron.LIFNode, detach_reset=True)
-        net.conv1 = layer.Conv2d(2, 64, 7, stride=2, padding=3, bias=False)
-        functional.set_step_mode(net, "m")
-        net = net.to(device)
+    for name in ("lif_resnet18", "liaf_resnet18"):
+        for backend in ("auto", "torch") if cuda else ("torch",):
+            key = f"{name} ({'fused' if backend == 'auto' else 'torch'})"
+            torch.manual_seed(0)
+            net = models.build(name, backend=backend).to(device)
+            results[key] = measure(make(net), device, repeats, warmup=2 if cuda else 1)
+            base = results.get(f"{name} (fused)") if backend == "torch" else None
+            print(fmt(key, results[key], base) + per_second(results[key]))
+    if not sj:
+        return
+    functional, layer, neuron = sj
+    try:
+        spiking_resnet = _spiking_resnet_module()
+    except Exception as e:  # noqa: BLE001
+        print(f"  SpikingJelly spiking_resnet18 not importable ({type(e).__name__}: {e})")
+        return
+    net = spiking_resnet.spiking_resnet18(spiking_neuron=neuron.LIFNode, detach_reset=True)
+    net.conv1 = layer.Conv2d(2, 64, 7, stride=2, padding=3, bias=False)
+    functional.set_step_mode(net, "m")
+    net = net.to(device)
 
-        class MeanOverT(nn.Module):
-            def __init__(self, inner):
-                super().__init__()
-                self.inner = inner
+    class MeanOverT(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
 
-            def forward(self, x):
-                return self.inner(x).mean(0)
+        def forward(self, x):
+            return self.inner(x).mean(0)
 
-        sj_result = measure(make(MeanOverT(net), reset=lambda m: functional.reset_net(m)), device, args.repeats)
-        print(fmt("SJ spiking_resnet18", sj_result))
-        print(f"    ratio SJ / lif_resnet18: {sj_result[0] / results['lif_resnet18'][0]:.2f}x")
+    sj_result = measure(make(MeanOverT(net), reset=lambda m: functional.reset_net(m)), device, repeats,
+                        warmup=2 if cuda else 1)
+    print(fmt("SJ spiking_resnet18", sj_result) + per_second(sj_result))
+    for key, ours in results.items():
+        if not key.endswith("(fused)") and cuda:
+            continue
+        line = f"    {key} / SJ: samples/s {sj_result[0] / ours[0]:.2f}x (target >= 2)"
+        line += f", saved for backward {ours[1] / sj_result[1]:.2f}x"
+        if cuda:
+            line += f", peak memory {ours[2] / sj_result[2]:.2f}x (target <= 0.5)"
+        print(line)
 
 
 # ---- (c) small CPU network ------------------------------------------------------------------------
@@ -266,6 +320,7 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=10 if cuda else 5)
     p.add_argument("--no-compile", dest="compile", action="store_false",
                    help="skip torch.compile of the plain loop (inductor takes ~1 min per case on a 2-core CPU)")
+    p.add_argument("--cpu-batch", type=int, default=2, help="batch of (b) on a CPU (default 2)")
     p.add_argument("--skip", nargs="*", default=[], choices=["a", "b", "c"], help="parts to skip")
     args = p.parse_args(argv)
     device = torch.device("cuda" if cuda else "cpu")

@@ -1,13 +1,18 @@
 """Which implementation runs a neuron's sequence loop.
 
-Only "torch" exists: a custom autograd Function whose forward and backward are plain tensor ops,
-so it runs on any device PyTorch supports (CPU, CUDA, meta) and under `torch.compile`. A fused
-CUDA kernel can later be added here as another name, behind the same neuron functions.
+    "torch"   a custom autograd Function of plain tensor ops: any device PyTorch supports (CPU,
+              CUDA, meta), any float dtype, traced by `torch.compile`.
+    "triton"  the fused kernels of `models.triton_lif` (one launch forward, one backward) behind the
+              operators of `models.lif_ops`: CUDA tensors, or CPU tensors through Triton's
+              interpreter (slow; for checking the kernels without a GPU). Published LIF/LIAF only.
+    "auto"    "triton" for CUDA tensors the kernels support when Triton is installed, else "torch".
 """
 from __future__ import annotations
 
-BACKENDS = ("torch",)
-_PLANNED = ("cuda", "triton")
+import importlib.util
+
+BACKENDS = ("auto", "torch", "triton")
+_PLANNED = ("cuda",)
 
 
 def check_backend(backend: str) -> None:
@@ -15,5 +20,10 @@ def check_backend(backend: str) -> None:
     if backend in BACKENDS:
         return
     if backend in _PLANNED:
-        raise NotImplementedError(f"neuron backend {backend!r} is not implemented yet; use 'torch'")
+        raise NotImplementedError(f"neuron backend {backend!r} is not implemented; use 'triton' for CUDA")
     raise ValueError(f"unknown neuron backend {backend!r}; known: {', '.join(BACKENDS)}")
+
+
+def triton_installed() -> bool:
+    """True when the `triton` package can be imported (it is not imported here)."""
+    return importlib.util.find_spec("triton") is not None

@@ -10,8 +10,10 @@ conv/linear and normalisation):
     LIF emits s_t; LIAF emits LeakyReLU(leak_slope)(m_t) (the analog membrane before reset).
 
 The whole loop is one autograd node: forward keeps only the membrane sequence m, backward walks
-the sequence once in reverse. No state survives a call, so there is nothing to reset between
-batches.
+the sequence once in reverse. The membrane is accumulated in float32 (float64 for float64 input)
+whatever the input dtype. No state survives a call, so there is nothing to reset between batches.
+`backend` picks the implementation (see `models._backend`): the PyTorch loop below, or the fused
+Triton kernels (`models.triton_lif`), which give bit-identical spikes.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from ._backend import check_backend
+from ._backend import check_backend, triton_installed
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class _LeakyIntegrateFire(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, leak, threshold: float, halfwidth: float, analog: bool, slope: float):
-        compute = torch.promote_types(x.dtype, leak.dtype)
+        compute = _compute_dtype(x, leak)
         xs = x.to(compute)
         k = leak.to(compute)
         m = torch.empty_like(xs)
@@ -74,34 +76,54 @@ class _LeakyIntegrateFire(torch.autograd.Function):
     def backward(ctx, grad_out):
         m, leak = ctx.saved_tensors
         k = leak.to(m.dtype)
-        g = grad_out.to(m.dtype)
-        if ctx.analog:
-            grad = torch.where(m > 0, g, g * ctx.slope)
+        need_x, need_leak = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        scalar_leak = leak.numel() == 1
+        not_fired = m <= ctx.threshold                      # 1 - s_t
+        if ctx.analog:                                      # d output_t / d m_t
+            local = torch.where(m > 0, 1.0, torch.tensor(ctx.slope, dtype=m.dtype, device=m.device))
         else:
-            grad = g * ((m - ctx.threshold).abs() < ctx.halfwidth)
-        # carry[t] = dm_(t+1)/dm_t = k * (1 - s_t)
-        not_fired = m[:-1] <= ctx.threshold
-        carry = not_fired * k
-        for t in range(m.shape[0] - 2, -1, -1):
-            grad[t].addcmul_(grad[t + 1], carry[t])
+            local = ((m - ctx.threshold).abs() < ctx.halfwidth).to(m.dtype)
+        # dL/dm_t is built in place in grad_x when it has the compute dtype, else in a scratch slice
+        in_place = need_x and ctx.x_dtype == m.dtype
+        grad_x = torch.empty(m.shape, dtype=ctx.x_dtype, device=m.device) if need_x else None
+        leak_acc = None
+        grad_next = None                                    # dL/dm_(t+1)
+        # one reverse walk, step by step, so each step's slices stay in cache
+        for t in range(m.shape[0] - 1, -1, -1):
+            grad = grad_x[t] if in_place else torch.empty_like(m[t])
+            torch.mul(grad_out[t], local[t], out=grad)
+            if grad_next is not None:
+                carried = grad_next * not_fired[t]          # dL/dm_(t+1) * (1 - s_t)
+                if need_leak:                               # dL/dk += that * m_t
+                    if scalar_leak:
+                        term = torch.dot(carried.reshape(-1), m[t].reshape(-1))
+                    else:
+                        term = carried * m[t]
+                    leak_acc = term if leak_acc is None else leak_acc + term
+                grad.addcmul_(carried, k)
+            if need_x and not in_place:
+                grad_x[t] = grad
+            grad_next = grad
         grad_leak = None
-        if ctx.needs_input_grad[1]:
-            # dL/dk = sum_t dL/dm_t * m_(t-1) * (1 - s_(t-1))
-            reset_free = m[:-1] * not_fired
-            if leak.numel() == 1:
-                grad_leak = torch.dot(grad[1:].reshape(-1), reset_free.reshape(-1))
-                grad_leak = grad_leak.reshape(leak.shape).to(leak.dtype)
+        if need_leak:
+            if leak_acc is None:
+                grad_leak = torch.zeros_like(leak)
+            elif scalar_leak:
+                grad_leak = leak_acc.reshape(leak.shape).to(leak.dtype)
             else:
-                grad_leak = _reduce_to(grad[1:] * reset_free, leak.shape).to(leak.dtype)
-        grad_x = grad.to(ctx.x_dtype) if ctx.needs_input_grad[0] else None
+                grad_leak = _reduce_to(leak_acc, leak.shape).to(leak.dtype)
         return grad_x, grad_leak, None, None, None, None
+
+
+def _compute_dtype(x: torch.Tensor, leak: torch.Tensor) -> torch.dtype:
+    return torch.promote_types(torch.promote_types(x.dtype, leak.dtype), torch.float32)
 
 
 def _as_leak(leak, x: torch.Tensor) -> torch.Tensor:
     if isinstance(leak, torch.Tensor):
         return leak
-    return torch.tensor(float(leak), dtype=x.dtype if x.is_floating_point() else torch.float32,
-                        device=x.device)
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    return torch.tensor(float(leak), dtype=dtype, device=x.device)
 
 
 def _check_sequence(x: torch.Tensor) -> None:
@@ -111,31 +133,54 @@ def _check_sequence(x: torch.Tensor) -> None:
         raise TypeError(f"expected a floating-point input, got {x.dtype}")
 
 
-def lif(x: torch.Tensor, leak, params: LIFParams = LIFParams(), backend: str = "torch") -> torch.Tensor:
+def _use_fused(backend: str, x: torch.Tensor, leak: torch.Tensor) -> bool:
+    check_backend(backend)
+    if backend == "torch":
+        return False
+    if backend == "auto":
+        if not (x.is_cuda and triton_installed()):
+            return False
+        from .triton_lif import check_supported
+        return check_supported(x, leak) is None
+    if not triton_installed():
+        raise RuntimeError("neuron backend 'triton' needs the triton package (pip install triton)")
+    from .triton_lif import check_supported
+    problem = check_supported(x, leak)
+    if problem:
+        raise ValueError(f"neuron backend 'triton' cannot run {problem}; use backend='torch'")
+    return True
+
+
+def _sequence(x, leak, params: LIFParams, backend: str, analog: bool) -> torch.Tensor:
+    _check_sequence(x)
+    leak = _as_leak(leak, x)
+    consts = (float(params.threshold), float(params.surrogate_halfwidth), analog, float(params.leak_slope))
+    if _use_fused(backend, x, leak):
+        from . import lif_ops
+        return lif_ops.lif_sequence(x, leak, *consts)[0]
+    return _LeakyIntegrateFire.apply(x, leak, *consts)
+
+
+def lif(x: torch.Tensor, leak, params: LIFParams = LIFParams(), backend: str = "auto") -> torch.Tensor:
     """Published LIF cell over a whole sequence.
 
     x: synaptic input `[T, B, ...]`, floating point (fp32, bf16, fp16, fp64).
     leak: the leak factor k = sigmoid(d) in (0, 1): a float or a tensor broadcastable to
         `x.shape[1:]` (a cell's single scalar has shape `[1]` or `[]`); gradients flow into it.
-    Returns spikes `[T, B, ...]`, 0/1 in `x.dtype`. The membrane is computed in the promoted dtype
-    of x and leak (fp32 for a bf16 input with an fp32 leak).
+    backend: "auto" (fused Triton kernels on CUDA when they apply), "torch" or "triton".
+    Returns spikes `[T, B, ...]`, 0/1 in `x.dtype`. The membrane is computed in float32 (or the
+    promoted dtype of x and leak when wider).
     """
-    check_backend(backend)
-    _check_sequence(x)
-    return _LeakyIntegrateFire.apply(x, _as_leak(leak, x), float(params.threshold),
-                                     float(params.surrogate_halfwidth), False, float(params.leak_slope))
+    return _sequence(x, leak, params, backend, False)
 
 
-def liaf(x: torch.Tensor, leak, params: LIFParams = LIFParams(), backend: str = "torch") -> torch.Tensor:
+def liaf(x: torch.Tensor, leak, params: LIFParams = LIFParams(), backend: str = "auto") -> torch.Tensor:
     """Published LIAF cell over a whole sequence: same membrane as `lif`, analog output.
 
-    x: synaptic input `[T, B, ...]`, floating point. leak: as in `lif`.
+    x: synaptic input `[T, B, ...]`, floating point. leak, backend: as in `lif`.
     Returns `LeakyReLU(params.leak_slope)(m_t)` `[T, B, ...]` in `x.dtype` (membrane before reset).
     """
-    check_backend(backend)
-    _check_sequence(x)
-    return _LeakyIntegrateFire.apply(x, _as_leak(leak, x), float(params.threshold),
-                                     float(params.surrogate_halfwidth), True, float(params.leak_slope))
+    return _sequence(x, leak, params, backend, True)
 
 
 def register_decay(module: nn.Module, params: LIFParams) -> None:
@@ -151,7 +196,7 @@ def register_decay(module: nn.Module, params: LIFParams) -> None:
 class _Cell(nn.Module):
     _fn = None
 
-    def __init__(self, params: LIFParams = LIFParams(), backend: str = "torch"):
+    def __init__(self, params: LIFParams = LIFParams(), backend: str = "auto"):
         super().__init__()
         check_backend(backend)
         self.params, self.backend = params, backend

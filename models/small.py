@@ -32,7 +32,7 @@ class TinySpikingResNet(SpikingResNet):
 
     def __init__(self, neuron: str = "lif", num_classes: int = 10, in_channels: int = 2,
                  widths: Sequence[int] = (16, 32), blocks: int = 1, params: LIFParams = LIFParams(),
-                 backend: str = "torch"):
+                 backend: str = "auto"):
         nn.Module.__init__(self)
         if not widths or any(int(w) < 1 for w in widths) or blocks < 1:
             raise ValueError(f"need widths >= 1 and blocks >= 1, got widths={tuple(widths)}, blocks={blocks}")

@@ -40,7 +40,7 @@ class SpikingStem(_SpikingModule):
     """Published stem cell: 7x7/2 conv (bias) -> BN -> neuron -> 3x3/2 max-pool (no padding)."""
 
     def __init__(self, in_channels: int, out_channels: int = 64, neuron: str = "liaf",
-                 params: LIFParams = LIFParams(), backend: str = "torch"):
+                 params: LIFParams = LIFParams(), backend: str = "auto"):
         super().__init__(neuron, params, backend)
         self.conv = nn.Conv2d(in_channels, out_channels, 7, stride=2, padding=3, bias=True)
         self.bn = nn.BatchNorm2d(out_channels)
@@ -61,7 +61,7 @@ class SpikingBasicBlock(_SpikingModule):
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1, neuron: str = "liaf",
-                 params: LIFParams = LIFParams(), backend: str = "torch"):
+                 params: LIFParams = LIFParams(), backend: str = "auto"):
         super().__init__(neuron, params, backend)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=True)
         self.bn1 = nn.BatchNorm2d(out_channels)
@@ -105,7 +105,7 @@ class SpikingResNet(nn.Module):
                          (r"^(layer\d+\.\d+)\.shortcut_bn\.", r"\1.shortcut_norm."))
 
     def __init__(self, layers: list[int], neuron: str = "liaf", num_classes: int = 1000,
-                 in_channels: int = 2, params: LIFParams = LIFParams(), backend: str = "torch"):
+                 in_channels: int = 2, params: LIFParams = LIFParams(), backend: str = "auto"):
         super().__init__()
         kw = dict(neuron=neuron, params=params, backend=backend)
         self.neuron = neuron

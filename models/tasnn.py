@@ -25,7 +25,7 @@ class TAConvLayer(nn.Module):
     """conv 3x3 (padding 1, bias) -> BN -> AvgPool2d(2) if `pool` -> TemporalAttention -> LIF."""
 
     def __init__(self, in_channels: int, out_channels: int, pool: bool, steps: int, reduction: int,
-                 params: TASNNLIFParams, backend: str = "torch"):
+                 params: TASNNLIFParams, backend: str = "auto"):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=True)
         self.bn = nn.BatchNorm2d(out_channels)
@@ -45,7 +45,7 @@ class TALinearLayer(nn.Module):
     """linear (bias) -> BN -> TemporalAttention -> LIF, on `[T, B, ...]` flattened per frame."""
 
     def __init__(self, in_features: int, out_features: int, steps: int, reduction: int,
-                 params: TASNNLIFParams, backend: str = "torch"):
+                 params: TASNNLIFParams, backend: str = "auto"):
         super().__init__()
         self.fc = nn.Linear(in_features, out_features)
         self.bn = nn.BatchNorm1d(out_features)
@@ -85,7 +85,7 @@ class TASNN(nn.Module):
     """
 
     def __init__(self, config: TASNNConfig, num_classes: int,
-                 params: TASNNLIFParams = TASNNLIFParams(), backend: str = "torch"):
+                 params: TASNNLIFParams = TASNNLIFParams(), backend: str = "auto"):
         super().__init__()
         self.config = config
         c, h, w = config.input_size

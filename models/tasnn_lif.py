@@ -72,14 +72,20 @@ class _ResetToThresholdLIF(torch.autograd.Function):
         return grad, None, None, None, None, None, None
 
 
+def _check_tasnn_backend(backend: str) -> None:
+    check_backend(backend)
+    if backend == "triton":
+        raise NotImplementedError("the TA-SNN LIF has no fused kernel; use backend='torch' or 'auto'")
+
+
 def tasnn_lif(x: torch.Tensor, params: TASNNLIFParams = TASNNLIFParams(),
-              backend: str = "torch") -> torch.Tensor:
+              backend: str = "auto") -> torch.Tensor:
     """TA-SNN LIF over a whole sequence.
 
     x: synaptic input `[T, B, ...]`, floating point; the potential is computed in `x.dtype`.
     Returns spikes `[T, B, ...]`, 0/1 in `x.dtype`.
     """
-    check_backend(backend)
+    _check_tasnn_backend(backend)
     if x.dim() < 2 or x.shape[0] == 0:
         raise ValueError(f"expected a [T, B, ...] sequence with T >= 1, got shape {tuple(x.shape)}")
     if not x.is_floating_point():
@@ -93,9 +99,9 @@ def tasnn_lif(x: torch.Tensor, params: TASNNLIFParams = TASNNLIFParams(),
 class TASNNLIF(nn.Module):
     """TA-SNN LIF as a module: `[T, B, ...]` synaptic input -> spikes. No parameters, no state."""
 
-    def __init__(self, params: TASNNLIFParams = TASNNLIFParams(), backend: str = "torch"):
+    def __init__(self, params: TASNNLIFParams = TASNNLIFParams(), backend: str = "auto"):
         super().__init__()
-        check_backend(backend)
+        _check_tasnn_backend(backend)
         self.params, self.backend = params, backend
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

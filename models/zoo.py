@@ -66,7 +66,7 @@ def build(name: str, num_classes: int | None = None, **options) -> nn.Module:
 
     num_classes: output classes; None means the published number (1000 for the ES-ImageNet models,
     11 for tasnn_gesture, 10 for tasnn_cifar10dvs). options: passed to the builder, e.g.
-    `params=LIFParams(learn_decay=False)`, `in_channels=1`, `backend="torch"` for the LIF/LIAF
+    `params=LIFParams(learn_decay=False)`, `in_channels=1`, `backend="auto"|"torch"|"triton"` for the LIF/LIAF
     ResNets, `steps=` (T) and `params=TASNNLIFParams(...)` for the TA-SNNs.
     """
     s = spec(name)

@@ -1,0 +1,72 @@
+"""The fused LIF / LIAF kernels as PyTorch operators `odg::lif_sequence` (+ its backward).
+
+Registered through `torch.library.custom_op`, with fake (meta) implementations and an autograd
+formula, so `torch.compile(fullgraph=True)` keeps a model that uses them in one graph: the
+operator is an opaque node that Inductor calls, not Python it has to trace. Triton itself is
+imported only when an operator first runs, never when `models` is imported.
+"""
+from __future__ import annotations
+
+import torch
+
+
+@torch.library.custom_op("odg::lif_sequence", mutates_args=())
+def lif_sequence(x: torch.Tensor, leak: torch.Tensor, threshold: float, halfwidth: float,
+                 analog: bool, slope: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(output [T, ...] in x.dtype, membrane [T, ...] float32) of the published cell."""
+    from . import triton_lif
+    return triton_lif.forward(x, leak, threshold, analog, slope)
+
+
+@lif_sequence.register_fake
+def _(x, leak, threshold, halfwidth, analog, slope):
+    return torch.empty_like(x, memory_format=torch.contiguous_format), \
+        x.new_empty(x.shape, dtype=torch.float32)
+
+
+@torch.library.custom_op("odg::lif_sequence_backward", mutates_args=())
+def lif_sequence_backward(grad_out: torch.Tensor, m: torch.Tensor, leak: torch.Tensor, threshold: float,
+                          halfwidth: float, analog: bool, slope: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(dL/dx in grad_out.dtype, dL/dk shaped like leak) from dL/doutput and the saved membrane."""
+    from . import triton_lif
+    grad_x, grad_leak = triton_lif.backward(grad_out, m, leak, threshold, halfwidth, analog, slope, True)
+    return grad_x, grad_leak
+
+
+@lif_sequence_backward.register_fake
+def _(grad_out, m, leak, threshold, halfwidth, analog, slope):
+    return torch.empty_like(grad_out, memory_format=torch.contiguous_format), torch.empty_like(leak)
+
+
+@torch.library.custom_op("odg::lif_sequence_backward_input", mutates_args=())
+def lif_sequence_backward_input(grad_out: torch.Tensor, m: torch.Tensor, leak: torch.Tensor,
+                                threshold: float, halfwidth: float, analog: bool,
+                                slope: float) -> torch.Tensor:
+    """dL/dx only (the leak is fixed or needs no gradient)."""
+    from . import triton_lif
+    return triton_lif.backward(grad_out, m, leak, threshold, halfwidth, analog, slope, False)[0]
+
+
+@lif_sequence_backward_input.register_fake
+def _(grad_out, m, leak, threshold, halfwidth, analog, slope):
+    return torch.empty_like(grad_out, memory_format=torch.contiguous_format)
+
+
+def _setup_context(ctx, inputs, output):
+    _, leak, threshold, halfwidth, analog, slope = inputs
+    ctx.save_for_backward(output[1], leak)
+    ctx.consts = (threshold, halfwidth, analog, slope)
+    ctx.mark_non_differentiable(output[1])
+
+
+def _backward(ctx, grad_out, _grad_m):
+    m, leak = ctx.saved_tensors
+    grad_x = grad_leak = None
+    if ctx.needs_input_grad[1]:
+        grad_x, grad_leak = lif_sequence_backward(grad_out, m, leak, *ctx.consts)
+    elif ctx.needs_input_grad[0]:
+        grad_x = lif_sequence_backward_input(grad_out, m, leak, *ctx.consts)
+    return grad_x, grad_leak, None, None, None, None
+
+
+lif_sequence.register_autograd(_backward, setup_context=_setup_context)
