@@ -51,21 +51,30 @@ def _reduce_to(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return grad.sum_to_size(shape)
 
 
+def _membrane(x: torch.Tensor, leak: torch.Tensor, threshold: float) -> torch.Tensor:
+    """The membrane sequence m [T, ...] in the compute dtype (see `_compute_dtype`)."""
+    compute = _compute_dtype(x, leak)
+    xs = x.to(compute)
+    k = leak.to(compute)
+    m = torch.empty_like(xs)
+    m[0] = xs[0]
+    for t in range(1, xs.shape[0]):
+        prev = m[t - 1]
+        # (prev <= threshold) is (1 - s_(t-1)); same arithmetic order as the textbook loop
+        m[t] = prev * k * (prev <= threshold) + xs[t]
+    return m
+
+
 class _LeakyIntegrateFire(torch.autograd.Function):
-    """Sequence loop of the published cell. Saves the membrane m [T, ...] (compute dtype) only."""
+    """Sequence loop of the published cell. Saves for backward the smaller of the input and the
+    membrane m [T, ...] (compute dtype): m for fp32/fp64 input; a bf16/fp16 input, half the size,
+    from which backward recomputes m bit for bit."""
 
     @staticmethod
     def forward(ctx, x, leak, threshold: float, halfwidth: float, analog: bool, slope: float):
-        compute = _compute_dtype(x, leak)
-        xs = x.to(compute)
-        k = leak.to(compute)
-        m = torch.empty_like(xs)
-        m[0] = xs[0]
-        for t in range(1, xs.shape[0]):
-            prev = m[t - 1]
-            # (prev <= threshold) is (1 - s_(t-1)); same arithmetic order as the textbook loop
-            m[t] = prev * k * (prev <= threshold) + xs[t]
-        ctx.save_for_backward(m, leak)
+        m = _membrane(x, leak, threshold)
+        ctx.recompute = x.element_size() < m.element_size()
+        ctx.save_for_backward(x if ctx.recompute else m, leak)
         ctx.threshold, ctx.halfwidth, ctx.analog, ctx.slope = threshold, halfwidth, analog, slope
         ctx.x_dtype = x.dtype
         if analog:
@@ -74,7 +83,8 @@ class _LeakyIntegrateFire(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        m, leak = ctx.saved_tensors
+        saved, leak = ctx.saved_tensors
+        m = _membrane(saved, leak, ctx.threshold) if ctx.recompute else saved
         k = leak.to(m.dtype)
         need_x, need_leak = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         scalar_leak = leak.numel() == 1

@@ -10,62 +10,71 @@ from __future__ import annotations
 import torch
 
 
+def keeps_input(x: torch.Tensor) -> bool:
+    """True when autograd keeps the input rather than the fp32 membrane: a bf16/fp16 input is half
+    the size, and backward recomputes the membrane from it (bit for bit) in its own launch."""
+    return x.element_size() < 4
+
+
 @torch.library.custom_op("odg::lif_sequence", mutates_args=())
 def lif_sequence(x: torch.Tensor, leak: torch.Tensor, threshold: float, halfwidth: float,
                  analog: bool, slope: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(output [T, ...] in x.dtype, membrane [T, ...] float32) of the published cell."""
+    """(output [T, ...] in x.dtype, membrane [T, ...] float32) of the published cell; the membrane
+    is an empty tensor for bf16/fp16 input, whose backward recomputes it from x."""
     from . import triton_lif
-    return triton_lif.forward(x, leak, threshold, analog, slope)
+    return triton_lif.forward(x, leak, threshold, analog, slope, save_m=not keeps_input(x))
 
 
 @lif_sequence.register_fake
 def _(x, leak, threshold, halfwidth, analog, slope):
     return torch.empty_like(x, memory_format=torch.contiguous_format), \
-        x.new_empty(x.shape, dtype=torch.float32)
+        x.new_empty((0,) if keeps_input(x) else x.shape, dtype=torch.float32)
 
 
 @torch.library.custom_op("odg::lif_sequence_backward", mutates_args=())
-def lif_sequence_backward(grad_out: torch.Tensor, m: torch.Tensor, leak: torch.Tensor, threshold: float,
-                          halfwidth: float, analog: bool, slope: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(dL/dx in grad_out.dtype, dL/dk shaped like leak) from dL/doutput and the saved membrane."""
+def lif_sequence_backward(grad_out: torch.Tensor, saved: torch.Tensor, leak: torch.Tensor, threshold: float,
+                          halfwidth: float, analog: bool, slope: float,
+                          recompute: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(dL/dx in grad_out.dtype, dL/dk shaped like leak) from dL/doutput and what forward kept:
+    the membrane, or (`recompute`) the input."""
     from . import triton_lif
-    grad_x, grad_leak = triton_lif.backward(grad_out, m, leak, threshold, halfwidth, analog, slope, True)
-    return grad_x, grad_leak
+    return triton_lif.backward(grad_out, saved, leak, threshold, halfwidth, analog, slope, True, recompute)
 
 
 @lif_sequence_backward.register_fake
-def _(grad_out, m, leak, threshold, halfwidth, analog, slope):
+def _(grad_out, saved, leak, threshold, halfwidth, analog, slope, recompute):
     return torch.empty_like(grad_out, memory_format=torch.contiguous_format), torch.empty_like(leak)
 
 
 @torch.library.custom_op("odg::lif_sequence_backward_input", mutates_args=())
-def lif_sequence_backward_input(grad_out: torch.Tensor, m: torch.Tensor, leak: torch.Tensor,
-                                threshold: float, halfwidth: float, analog: bool,
-                                slope: float) -> torch.Tensor:
+def lif_sequence_backward_input(grad_out: torch.Tensor, saved: torch.Tensor, leak: torch.Tensor,
+                                threshold: float, halfwidth: float, analog: bool, slope: float,
+                                recompute: bool) -> torch.Tensor:
     """dL/dx only (the leak is fixed or needs no gradient)."""
     from . import triton_lif
-    return triton_lif.backward(grad_out, m, leak, threshold, halfwidth, analog, slope, False)[0]
+    return triton_lif.backward(grad_out, saved, leak, threshold, halfwidth, analog, slope, False, recompute)[0]
 
 
 @lif_sequence_backward_input.register_fake
-def _(grad_out, m, leak, threshold, halfwidth, analog, slope):
+def _(grad_out, saved, leak, threshold, halfwidth, analog, slope, recompute):
     return torch.empty_like(grad_out, memory_format=torch.contiguous_format)
 
 
 def _setup_context(ctx, inputs, output):
-    _, leak, threshold, halfwidth, analog, slope = inputs
-    ctx.save_for_backward(output[1], leak)
-    ctx.consts = (threshold, halfwidth, analog, slope)
+    x, leak, threshold, halfwidth, analog, slope = inputs
+    recompute = keeps_input(x)
+    ctx.save_for_backward(x if recompute else output[1], leak)
+    ctx.consts = (threshold, halfwidth, analog, slope, recompute)
     ctx.mark_non_differentiable(output[1])
 
 
 def _backward(ctx, grad_out, _grad_m):
-    m, leak = ctx.saved_tensors
+    saved, leak = ctx.saved_tensors
     grad_x = grad_leak = None
     if ctx.needs_input_grad[1]:
-        grad_x, grad_leak = lif_sequence_backward(grad_out, m, leak, *ctx.consts)
+        grad_x, grad_leak = lif_sequence_backward(grad_out, saved, leak, *ctx.consts)
     elif ctx.needs_input_grad[0]:
-        grad_x = lif_sequence_backward_input(grad_out, m, leak, *ctx.consts)
+        grad_x = lif_sequence_backward_input(grad_out, saved, leak, *ctx.consts)
     return grad_x, grad_leak, None, None, None, None
 
 

@@ -5,16 +5,18 @@ import torch
 
 
 class _RectangularSpike(torch.autograd.Function):
+    """Saves only the surrogate window (one byte per element), not the input."""
+
     @staticmethod
     def forward(ctx, x, threshold: float, halfwidth: float, height: float, inclusive: bool):
-        ctx.save_for_backward(x)
-        ctx.threshold, ctx.halfwidth, ctx.height = threshold, halfwidth, height
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward((x - threshold).abs() < halfwidth)
+        ctx.height = height
         return (x >= threshold if inclusive else x > threshold).to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        window = (x - ctx.threshold).abs() < ctx.halfwidth
+        (window,) = ctx.saved_tensors
         if ctx.height != 1.0:
             return grad * window * ctx.height, None, None, None, None
         return grad * window, None, None, None, None

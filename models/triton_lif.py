@@ -4,9 +4,11 @@ One launch runs the whole forward sequence and one launch the whole backward seq
 program owns `BLOCK` neurons and walks the T steps itself, so the membrane never leaves registers
 between steps:
 
-    forward   reads x [T, N] (fp32/bf16/fp16), writes the output [T, N] (x.dtype) and the
-              membrane m [T, N] (fp32): the only tensor backward needs.
-    backward  reads dL/dout [T, N] and m in reverse time, writes dL/dx [T, N] (dL/dout.dtype) and,
+    forward   reads x [T, N] (fp32/bf16/fp16), writes the output [T, N] (x.dtype) and, for fp32
+              input, the membrane m [T, N] (fp32): the only tensor backward needs. A bf16/fp16
+              input is half the size of m, so then it is x that autograd keeps.
+    backward  (for a kept x: first recomputes m into a scratch buffer, in the same launch) reads
+              dL/dout [T, N] and m in reverse time, writes dL/dx [T, N] (dL/dout.dtype) and,
               when asked, one fp32 partial sum of dL/dk per program (summed on the host).
 
 N is the product of all axes after T (the input is made contiguous). The leak factor k is one
@@ -41,7 +43,8 @@ def _add(a, b):
 
 
 def _lif_forward(x_ptr, out_ptr, m_ptr, leak_ptr, N, threshold, slope,
-                 T: tl.constexpr, ANALOG: tl.constexpr, OUT_BF16: tl.constexpr, BLOCK: tl.constexpr):
+                 T: tl.constexpr, ANALOG: tl.constexpr, OUT_BF16: tl.constexpr, SAVE_M: tl.constexpr,
+                 BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
     k = tl.load(leak_ptr).to(tl.float32)
@@ -60,18 +63,29 @@ def _lif_forward(x_ptr, out_ptr, m_ptr, leak_ptr, N, threshold, slope,
             tl.store(out_ptrs, (bits >> 16).to(tl.uint16).to(tl.bfloat16, bitcast=True), mask=mask)
         else:
             tl.store(out_ptrs, out.to(out_ptr.dtype.element_ty), mask=mask)
-        tl.store(m_ptrs, m, mask=mask)
+        if SAVE_M:
+            tl.store(m_ptrs, m, mask=mask)
         x_ptrs += N
         out_ptrs += N
         m_ptrs += N
 
 
-def _lif_backward(g_ptr, m_ptr, gx_ptr, leak_ptr, partial_ptr, N, last, threshold, halfwidth, slope,
-                  T: tl.constexpr, ANALOG: tl.constexpr, OUT_BF16: tl.constexpr, LEAK_GRAD: tl.constexpr, BLOCK: tl.constexpr):
+def _lif_backward(g_ptr, x_ptr, m_ptr, gx_ptr, leak_ptr, partial_ptr, N, last, threshold, halfwidth, slope,
+                  T: tl.constexpr, ANALOG: tl.constexpr, OUT_BF16: tl.constexpr, LEAK_GRAD: tl.constexpr,
+                  RECOMPUTE: tl.constexpr, BLOCK: tl.constexpr):
     pid = tl.program_id(0)
     offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
     k = tl.load(leak_ptr).to(tl.float32)
+    if RECOMPUTE:  # m from the saved input, as the forward computed it, into the scratch m_ptr
+        x_ptrs, w_ptrs = x_ptr + offs, m_ptr + offs
+        m = tl.full((BLOCK,), 0.0, tl.float32)
+        for _ in range(T):
+            x = tl.load(x_ptrs, mask=mask, other=0.0).to(tl.float32)
+            m = tl.where(m <= threshold, m * k, 0.0) + x
+            tl.store(w_ptrs, m, mask=mask)
+            x_ptrs += N
+            w_ptrs += N
     g_ptrs, m_ptrs, gx_ptrs = g_ptr + last + offs, m_ptr + last + offs, gx_ptr + last + offs
     grad_next = tl.full((BLOCK,), 0.0, tl.float32)  # dL/dm_(t+1); `last` = (T - 1) * N
     leak_acc = tl.full((BLOCK,), 0.0, tl.float32)
@@ -130,31 +144,40 @@ def check_supported(x: torch.Tensor, leak: torch.Tensor) -> str | None:
     return None
 
 
-def forward(x: torch.Tensor, leak: torch.Tensor, threshold: float, analog: bool, slope: float):
-    """(output [T, ...] in x.dtype, membrane m [T, ...] float32) for a `[T, ...]` input."""
+def forward(x: torch.Tensor, leak: torch.Tensor, threshold: float, analog: bool, slope: float,
+            save_m: bool = True):
+    """(output [T, ...] in x.dtype, membrane m [T, ...] float32) for a `[T, ...]` input; with
+    `save_m=False` m is not written and an empty tensor is returned in its place."""
     x = x.contiguous()
     steps, n = x.shape[0], x[0].numel()
     out = torch.empty_like(x)
-    m = torch.empty(x.shape, dtype=torch.float32, device=x.device)
+    m = torch.empty(x.shape if save_m else (0,), dtype=torch.float32, device=x.device)
     if x.numel() == 0:
         return out, m
     (fwd, _), block, grid, options = _launch_config(x, n)
-    fwd[grid](x, out, m, leak, n, float(threshold), float(slope),
-              T=steps, ANALOG=bool(analog), OUT_BF16=x.dtype == torch.bfloat16, BLOCK=block, **options)
+    fwd[grid](x, out, m if save_m else out, leak, n, float(threshold), float(slope),
+              T=steps, ANALOG=bool(analog), OUT_BF16=x.dtype == torch.bfloat16, SAVE_M=save_m,
+              BLOCK=block, **options)
     return out, m
 
 
-def backward(grad_out: torch.Tensor, m: torch.Tensor, leak: torch.Tensor, threshold: float,
-             halfwidth: float, analog: bool, slope: float, leak_grad: bool):
-    """(dL/dx [T, ...] in grad_out.dtype, dL/dk shaped like leak or None) from dL/dout and m."""
+def backward(grad_out: torch.Tensor, saved: torch.Tensor, leak: torch.Tensor, threshold: float,
+             halfwidth: float, analog: bool, slope: float, leak_grad: bool, recompute: bool):
+    """(dL/dx [T, ...] in grad_out.dtype, dL/dk shaped like leak or None) from dL/dout and what
+    forward saved: the membrane m, or (`recompute`) the input x, from which m is recomputed into a
+    scratch buffer inside the same launch."""
     grad_out = grad_out.contiguous()
-    steps, n = m.shape[0], m[0].numel()
+    saved = saved.contiguous()
+    steps, n = saved.shape[0], saved[0].numel()
     grad_x = torch.empty_like(grad_out)
-    if m.numel() == 0:
+    if saved.numel() == 0:
         return grad_x, (torch.zeros_like(leak) if leak_grad else None)
-    (_, bwd), block, grid, options = _launch_config(m, n)
-    partial = torch.empty(grid[0] if leak_grad else 1, dtype=torch.float32, device=m.device)
-    bwd[grid](grad_out, m, grad_x, leak, partial, n, (steps - 1) * n, float(threshold), float(halfwidth),
-              float(slope), T=steps, ANALOG=bool(analog), OUT_BF16=grad_out.dtype == torch.bfloat16, LEAK_GRAD=bool(leak_grad), BLOCK=block, **options)
+    m = torch.empty(saved.shape, dtype=torch.float32, device=saved.device) if recompute else saved
+    (_, bwd), block, grid, options = _launch_config(saved, n)
+    partial = torch.empty(grid[0] if leak_grad else 1, dtype=torch.float32, device=saved.device)
+    bwd[grid](grad_out, saved, m, grad_x, leak, partial, n, (steps - 1) * n, float(threshold),
+              float(halfwidth), float(slope), T=steps, ANALOG=bool(analog),
+              OUT_BF16=grad_out.dtype == torch.bfloat16, LEAK_GRAD=bool(leak_grad),
+              RECOMPUTE=bool(recompute), BLOCK=block, **options)
     grad_leak = partial.sum().reshape(leak.shape).to(leak.dtype) if leak_grad else None
     return grad_x, grad_leak

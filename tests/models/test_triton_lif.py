@@ -91,20 +91,30 @@ def test_fused_gradient_subsets(device):
         assert torch.equal(models.lif(x, leak, backend="triton"), models.lif(x, leak, backend="torch"))
 
 
-def test_fused_saves_only_the_membrane():
-    x, w = _case((8, 2, 300), torch.bfloat16, "cpu")
+@pytest.mark.parametrize("backend", ["triton", "torch"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_saves_only_the_smaller_of_input_and_membrane(backend, dtype):
+    x, w = _case((8, 2, 300), dtype, "cpu")
     saved = []
 
     def pack(t):
         saved.append((tuple(t.shape), t.dtype))
         return t
 
-    xg = x.clone().requires_grad_(True)
     leak = torch.tensor([0.6], requires_grad=True)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = models.lif(xg, leak, backend="triton")
-    assert sorted(saved, key=str) == sorted([((8, 2, 300), torch.float32), ((1,), torch.float32)], key=str)
-    (out.float() * w).sum().backward()
+    grads = []
+    for keep in (True, False):
+        xg = x.clone().requires_grad_(True)
+        hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+        with hooks if keep else torch.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: t):
+            out = models.lif(xg, leak, backend=backend)
+        (out.float() * w).sum().backward()
+        grads.append(xg.grad)
+    # fp32: the fp32 membrane; bf16: the bf16 input (half the bytes), m recomputed in backward
+    assert sorted(saved, key=str) == sorted([((8, 2, 300), torch.float32 if dtype == torch.float32 else dtype),
+                                             ((1,), torch.float32)], key=str)
+    _, gx_r, _ = _grads(lambda a, k: ref_published(a, k, False), x, leak, w)
+    assert cosine(grads[0], gx_r) >= 0.9999
 
 
 def test_backend_choice_and_refusals():
@@ -182,18 +192,22 @@ def _compile(kernel, dtype: str, arch: int, **constexprs):
 @pytest.mark.parametrize("arch", [80, 90], ids=["sm80", "sm90"])
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 def test_kernels_compile_for_gpu(arch, dtype):
-    base = dict(T=8, OUT_BF16=dtype == "bf16", BLOCK=triton_lif.BLOCK)
-    fwd = _compile(triton_lif._lif_forward, dtype, arch, ANALOG=False, **base)
-    bwd = _compile(triton_lif._lif_backward, dtype, arch, ANALOG=True, LEAK_GRAD=True, **base)
-    per_thread = triton_lif.BLOCK // (32 * triton_lif.NUM_WARPS)
     size = 4 if dtype == "fp32" else 2
-    # per step: the input-dtype tensor read, the one written, and the fp32 membrane, each in
-    # 128-bit accesses, inside one loop (not unrolled T times): the sequence runs in one launch
-    expected = (2 * per_thread * size + per_thread * 4) // 16
-    for ptx in (fwd, bwd):
+    keep_input = size < 4                 # bf16: forward writes no membrane, backward recomputes it
+    base = dict(T=8, OUT_BF16=dtype == "bf16", BLOCK=triton_lif.BLOCK)
+    fwd = _compile(triton_lif._lif_forward, dtype, arch, ANALOG=False, SAVE_M=not keep_input, **base)
+    bwd = _compile(triton_lif._lif_backward, dtype, arch, ANALOG=True, LEAK_GRAD=True, RECOMPUTE=keep_input,
+                   **base)
+    per_thread = triton_lif.BLOCK // (32 * triton_lif.NUM_WARPS)
+    # bytes per element and step of each loop: forward reads x, writes the output (+ the fp32 m);
+    # backward (recomputes m: reads x, writes m, then) reads m and dL/dout, writes dL/dx. Every one
+    # is a 128-bit access inside a loop that is not unrolled T times: one launch per direction.
+    fwd_bytes = 2 * size + (0 if keep_input else 4)
+    bwd_bytes = (size + 4 if keep_input else 0) + 4 + 2 * size
+    for ptx, nbytes in ((fwd, fwd_bytes), (bwd, bwd_bytes)):
         accesses = re.findall(r"(ld|st)\.global(\.v\d)?\.b(\d+)", ptx)
         vector = [a for a in accesses if a[1] == ".v4" and a[2] == "32"]
-        assert len(vector) == expected, accesses
+        assert len(vector) == per_thread * nbytes // 16, accesses
         assert len(accesses) - len(vector) <= 2, accesses     # the leak load, the partial store
     assert "fma.rn" not in fwd          # no contraction: the membrane rounds like the PyTorch path
     assert "red.global" not in bwd and "atom.global" not in bwd   # leak gradient: one store per program
