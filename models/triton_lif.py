@@ -21,6 +21,7 @@ interpreter (NumPy, slow): that is how the test suite checks these exact kernels
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import torch
@@ -131,6 +132,11 @@ def _launch_config(x: torch.Tensor, n: int):
     return _kernels(interpret), block, (triton.cdiv(n, block),), options
 
 
+def _on_device(x: torch.Tensor):
+    """Launch on x's GPU (Triton launches on the current device), or nowhere in particular."""
+    return torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext()
+
+
 def check_supported(x: torch.Tensor, leak: torch.Tensor) -> str | None:
     """Why the fused kernels cannot run this call, or None when they can."""
     if x.dtype not in SUPPORTED_DTYPES:
@@ -155,9 +161,10 @@ def forward(x: torch.Tensor, leak: torch.Tensor, threshold: float, analog: bool,
     if x.numel() == 0:
         return out, m
     (fwd, _), block, grid, options = _launch_config(x, n)
-    fwd[grid](x, out, m if save_m else out, leak, n, float(threshold), float(slope),
-              T=steps, ANALOG=bool(analog), OUT_BF16=x.dtype == torch.bfloat16, SAVE_M=save_m,
-              BLOCK=block, **options)
+    with _on_device(x):
+        fwd[grid](x, out, m if save_m else out, leak, n, float(threshold), float(slope),
+                  T=steps, ANALOG=bool(analog), OUT_BF16=x.dtype == torch.bfloat16, SAVE_M=save_m,
+                  BLOCK=block, **options)
     return out, m
 
 
@@ -175,9 +182,10 @@ def backward(grad_out: torch.Tensor, saved: torch.Tensor, leak: torch.Tensor, th
     m = torch.empty(saved.shape, dtype=torch.float32, device=saved.device) if recompute else saved
     (_, bwd), block, grid, options = _launch_config(saved, n)
     partial = torch.empty(grid[0] if leak_grad else 1, dtype=torch.float32, device=saved.device)
-    bwd[grid](grad_out, saved, m, grad_x, leak, partial, n, (steps - 1) * n, float(threshold),
-              float(halfwidth), float(slope), T=steps, ANALOG=bool(analog),
-              OUT_BF16=grad_out.dtype == torch.bfloat16, LEAK_GRAD=bool(leak_grad),
-              RECOMPUTE=bool(recompute), BLOCK=block, **options)
+    with _on_device(saved):
+        bwd[grid](grad_out, saved, m, grad_x, leak, partial, n, (steps - 1) * n, float(threshold),
+                  float(halfwidth), float(slope), T=steps, ANALOG=bool(analog),
+                  OUT_BF16=grad_out.dtype == torch.bfloat16, LEAK_GRAD=bool(leak_grad),
+                  RECOMPUTE=bool(recompute), BLOCK=block, **options)
     grad_leak = partial.sum().reshape(leak.shape).to(leak.dtype) if leak_grad else None
     return grad_x, grad_leak

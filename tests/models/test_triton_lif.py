@@ -134,13 +134,14 @@ def test_backend_choice_and_refusals():
     assert torch.equal(models.lif(x.double(), 0.5), models.lif(x.double(), 0.5, backend="torch"))
 
 
-def test_fused_in_models_and_compile():
+@pytest.mark.parametrize("device", DEVICES)
+def test_fused_in_models_and_compile(device):
     from models.small import build_small
-    x = (torch.rand(4, 2, 2, 16, 16, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    x = (torch.rand(4, 2, 2, 16, 16, generator=torch.Generator().manual_seed(0)) < 0.3).float().to(device)
     for name, params in (("liaf_tiny", LIFParams()), ("lif_tiny", LIFParams(surrogate_halfwidth=0.75))):
         torch.manual_seed(0)
-        net_t = build_small(name, num_classes=4, params=params, backend="torch")
-        net_f = build_small(name, num_classes=4, params=params, backend="triton")
+        net_t = build_small(name, num_classes=4, params=params, backend="torch").to(device)
+        net_f = build_small(name, num_classes=4, params=params, backend="triton").to(device)
         net_f.load_state_dict(net_t.state_dict())
         out_t, out_f = net_t(x), net_f(x)
         torch.testing.assert_close(out_f, out_t, rtol=1e-5, atol=1e-5)
@@ -159,9 +160,9 @@ def test_fused_in_models_and_compile():
 
     torch._dynamo.reset()
     compiled = torch.compile(f, fullgraph=True)
-    x = torch.randn(6, 3, 40)
-    k1 = torch.tensor([0.6], requires_grad=True)
-    k2 = torch.tensor([0.6], requires_grad=True)
+    x = torch.randn(6, 3, 40, device=device)
+    k1 = torch.tensor([0.6], device=device, requires_grad=True)
+    k2 = torch.tensor([0.6], device=device, requires_grad=True)
     a, b = compiled(x, k1), f(x, k2)
     torch.testing.assert_close(a, b)
     a.sum().backward()
