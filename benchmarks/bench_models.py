@@ -68,12 +68,15 @@ def sync(device):
 
 
 class SavedBytes:
-    """Bytes of tensors autograd saves for backward inside the `with` block."""
+    """Bytes of tensors autograd saves for backward inside the `with` block (each storage once;
+    parameters themselves not counted: they are held anyway)."""
 
     def __enter__(self):
         self.bytes, seen = 0, set()
 
         def pack(t):
+            if isinstance(t, nn.Parameter):
+                return t
             key = (t.untyped_storage().data_ptr(), t.dtype)
             if key not in seen:
                 seen.add(key)

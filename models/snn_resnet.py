@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from ._backend import check_backend
 from .layout import merge_time, split_time
 from .lif import LIFParams, liaf, lif, register_decay
+from .spike_layers import SpikeConv2d, SpikeMaxPool2d
 from .surrogate import spike
 
 NEURONS = {"lif": lif, "liaf": liaf}
@@ -44,7 +45,8 @@ class SpikingStem(_SpikingModule):
         super().__init__(neuron, params, backend)
         self.conv = nn.Conv2d(in_channels, out_channels, 7, stride=2, padding=3, bias=True)
         self.bn = nn.BatchNorm2d(out_channels)
-        self.pool = nn.MaxPool2d(3, stride=2, padding=0)
+        # LIF: the pool sees spikes and keeps them as bits (models.spike_layers)
+        self.pool = (SpikeMaxPool2d if neuron == "lif" else nn.MaxPool2d)(3, stride=2, padding=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """`[T, B, C, H, W]` -> `[T, B, 64, H', W']` (224 -> 112 -> 55)."""
@@ -58,18 +60,21 @@ class SpikingBasicBlock(_SpikingModule):
 
     main = BN(conv2(neuron(BN(conv1(x)))));  shortcut = shortcut_bn(shortcut(x) or x)
     out  = neuron(act(main + shortcut)),  act = LeakyReLU(0.2) for LIAF, the spike function for LIF.
+    In a LIF network every conv here sees spikes (the block input is spikes too): they are
+    `SpikeConv2d`s, which keep their input for backward as bits (same results, 1/16 of bf16).
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1, neuron: str = "liaf",
                  params: LIFParams = LIFParams(), backend: str = "auto"):
         super().__init__(neuron, params, backend)
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=True)
+        conv = SpikeConv2d if neuron == "lif" else nn.Conv2d
+        self.conv1 = conv(in_channels, out_channels, 3, stride=stride, padding=1, bias=True)
         self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, stride=1, padding=1, bias=True)
+        self.conv2 = conv(out_channels, out_channels, 3, stride=1, padding=1, bias=True)
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.shortcut = None
         if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=True)
+            self.shortcut = conv(in_channels, out_channels, 1, stride=stride, bias=True)
         self.shortcut_bn = nn.BatchNorm2d(out_channels)
 
     def _act(self, x: torch.Tensor) -> torch.Tensor:
