@@ -24,6 +24,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ._backend import check_backend, triton_installed
+from .spike_layers import pack_bits, unpack_bits
 
 
 @dataclass(frozen=True)
@@ -68,13 +69,15 @@ def _membrane(x: torch.Tensor, leak: torch.Tensor, threshold: float) -> torch.Te
 class _LeakyIntegrateFire(torch.autograd.Function):
     """Sequence loop of the published cell. Saves for backward the smaller of the input and the
     membrane m [T, ...] (compute dtype): m for fp32/fp64 input; a bf16/fp16 input, half the size,
-    from which backward recomputes m bit for bit."""
+    from which backward recomputes m bit for bit; a 0/1 input (`spikes_in`) as bits."""
 
     @staticmethod
-    def forward(ctx, x, leak, threshold: float, halfwidth: float, analog: bool, slope: float):
+    def forward(ctx, x, leak, threshold: float, halfwidth: float, analog: bool, slope: float,
+                spikes_in: bool = False):
         m = _membrane(x, leak, threshold)
-        ctx.recompute = x.element_size() < m.element_size()
-        ctx.save_for_backward(x if ctx.recompute else m, leak)
+        ctx.spikes_in, ctx.x_shape = spikes_in, x.shape
+        ctx.recompute = spikes_in or x.element_size() < m.element_size()
+        ctx.save_for_backward(pack_bits(x) if spikes_in else x if ctx.recompute else m, leak)
         ctx.threshold, ctx.halfwidth, ctx.analog, ctx.slope = threshold, halfwidth, analog, slope
         ctx.x_dtype = x.dtype
         if analog:
@@ -84,6 +87,8 @@ class _LeakyIntegrateFire(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         saved, leak = ctx.saved_tensors
+        if ctx.spikes_in:
+            saved = unpack_bits(saved, ctx.x_shape, ctx.x_dtype)
         m = _membrane(saved, leak, ctx.threshold) if ctx.recompute else saved
         k = leak.to(m.dtype)
         need_x, need_leak = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
@@ -122,7 +127,7 @@ class _LeakyIntegrateFire(torch.autograd.Function):
                 grad_leak = leak_acc.reshape(leak.shape).to(leak.dtype)
             else:
                 grad_leak = _reduce_to(leak_acc, leak.shape).to(leak.dtype)
-        return grad_x, grad_leak, None, None, None, None
+        return grad_x, grad_leak, None, None, None, None, None
 
 
 def _compute_dtype(x: torch.Tensor, leak: torch.Tensor) -> torch.dtype:
@@ -161,36 +166,40 @@ def _use_fused(backend: str, x: torch.Tensor, leak: torch.Tensor) -> bool:
     return True
 
 
-def _sequence(x, leak, params: LIFParams, backend: str, analog: bool) -> torch.Tensor:
+def _sequence(x, leak, params: LIFParams, backend: str, analog: bool, spikes_in: bool) -> torch.Tensor:
     _check_sequence(x)
     leak = _as_leak(leak, x)
     consts = (float(params.threshold), float(params.surrogate_halfwidth), analog, float(params.leak_slope))
     if _use_fused(backend, x, leak):
         from . import lif_ops
-        return lif_ops.lif_sequence(x, leak, *consts)[0]
-    return _LeakyIntegrateFire.apply(x, leak, *consts)
+        return lif_ops.lif_sequence(x, leak, *consts, bool(spikes_in))[0]
+    return _LeakyIntegrateFire.apply(x, leak, *consts, bool(spikes_in))
 
 
-def lif(x: torch.Tensor, leak, params: LIFParams = LIFParams(), backend: str = "auto") -> torch.Tensor:
+def lif(x: torch.Tensor, leak, params: LIFParams = LIFParams(), backend: str = "auto", *,
+        spikes_in: bool = False) -> torch.Tensor:
     """Published LIF cell over a whole sequence.
 
     x: synaptic input `[T, B, ...]`, floating point (fp32, bf16, fp16, fp64).
     leak: the leak factor k = sigmoid(d) in (0, 1): a float or a tensor broadcastable to
         `x.shape[1:]` (a cell's single scalar has shape `[1]` or `[]`); gradients flow into it.
     backend: "auto" (fused Triton kernels on CUDA when they apply), "torch" or "triton".
+    spikes_in: promise that x holds only 0 and 1 (not checked): backward then keeps x as bits
+        (1/16 of bf16) and recomputes the membrane from it.
     Returns spikes `[T, B, ...]`, 0/1 in `x.dtype`. The membrane is computed in float32 (or the
     promoted dtype of x and leak when wider).
     """
-    return _sequence(x, leak, params, backend, False)
+    return _sequence(x, leak, params, backend, False, spikes_in)
 
 
-def liaf(x: torch.Tensor, leak, params: LIFParams = LIFParams(), backend: str = "auto") -> torch.Tensor:
+def liaf(x: torch.Tensor, leak, params: LIFParams = LIFParams(), backend: str = "auto", *,
+         spikes_in: bool = False) -> torch.Tensor:
     """Published LIAF cell over a whole sequence: same membrane as `lif`, analog output.
 
-    x: synaptic input `[T, B, ...]`, floating point. leak, backend: as in `lif`.
+    x: synaptic input `[T, B, ...]`, floating point. leak, backend, spikes_in: as in `lif`.
     Returns `LeakyReLU(params.leak_slope)(m_t)` `[T, B, ...]` in `x.dtype` (membrane before reset).
     """
-    return _sequence(x, leak, params, backend, True)
+    return _sequence(x, leak, params, backend, True, spikes_in)
 
 
 def register_decay(module: nn.Module, params: LIFParams) -> None:

@@ -9,26 +9,29 @@ from __future__ import annotations
 
 import torch
 
+from .spike_layers import pack_bits, unpack_bits
 
-def keeps_input(x: torch.Tensor) -> bool:
+
+def keeps_input(x: torch.Tensor, spikes_in: bool) -> bool:
     """True when autograd keeps the input rather than the fp32 membrane: a bf16/fp16 input is half
-    the size, and backward recomputes the membrane from it (bit for bit) in its own launch."""
-    return x.element_size() < 4
+    the size, a 0/1 input (`spikes_in`, kept as bits) 1/32; backward recomputes the membrane from
+    it (bit for bit) in its own launch."""
+    return spikes_in or x.element_size() < 4
 
 
 @torch.library.custom_op("odg::lif_sequence", mutates_args=())
 def lif_sequence(x: torch.Tensor, leak: torch.Tensor, threshold: float, halfwidth: float,
-                 analog: bool, slope: float) -> tuple[torch.Tensor, torch.Tensor]:
+                 analog: bool, slope: float, spikes_in: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(output [T, ...] in x.dtype, membrane [T, ...] float32) of the published cell; the membrane
-    is an empty tensor for bf16/fp16 input, whose backward recomputes it from x."""
+    is an empty tensor when backward recomputes it from x (bf16/fp16 or 0/1 `spikes_in` input)."""
     from . import triton_lif
-    return triton_lif.forward(x, leak, threshold, analog, slope, save_m=not keeps_input(x))
+    return triton_lif.forward(x, leak, threshold, analog, slope, save_m=not keeps_input(x, spikes_in))
 
 
 @lif_sequence.register_fake
-def _(x, leak, threshold, halfwidth, analog, slope):
+def _(x, leak, threshold, halfwidth, analog, slope, spikes_in):
     return torch.empty_like(x, memory_format=torch.contiguous_format), \
-        x.new_empty((0,) if keeps_input(x) else x.shape, dtype=torch.float32)
+        x.new_empty((0,) if keeps_input(x, spikes_in) else x.shape, dtype=torch.float32)
 
 
 @torch.library.custom_op("odg::lif_sequence_backward", mutates_args=())
@@ -61,21 +64,24 @@ def _(grad_out, saved, leak, threshold, halfwidth, analog, slope, recompute):
 
 
 def _setup_context(ctx, inputs, output):
-    x, leak, threshold, halfwidth, analog, slope = inputs
-    recompute = keeps_input(x)
-    ctx.save_for_backward(x if recompute else output[1], leak)
+    x, leak, threshold, halfwidth, analog, slope, spikes_in = inputs
+    recompute = keeps_input(x, spikes_in)
+    ctx.spikes_in, ctx.x_shape, ctx.x_dtype = spikes_in, x.shape, x.dtype
+    ctx.save_for_backward(pack_bits(x) if spikes_in else x if recompute else output[1], leak)
     ctx.consts = (threshold, halfwidth, analog, slope, recompute)
     ctx.mark_non_differentiable(output[1])
 
 
 def _backward(ctx, grad_out, _grad_m):
     saved, leak = ctx.saved_tensors
+    if ctx.spikes_in:
+        saved = unpack_bits(saved, ctx.x_shape, ctx.x_dtype)
     grad_x = grad_leak = None
     if ctx.needs_input_grad[1]:
         grad_x, grad_leak = lif_sequence_backward(grad_out, saved, leak, *ctx.consts)
     elif ctx.needs_input_grad[0]:
         grad_x = lif_sequence_backward_input(grad_out, saved, leak, *ctx.consts)
-    return grad_x, grad_leak, None, None, None, None
+    return grad_x, grad_leak, None, None, None, None, None
 
 
 lif_sequence.register_autograd(_backward, setup_context=_setup_context)

@@ -22,7 +22,14 @@ NEURONS = {"lif": lif, "liaf": liaf}
 
 
 class _SpikingModule(nn.Module):
-    """Holds one decay logit `decay` ([1]) and the neuron kind shared by all its neuron updates."""
+    """Holds one decay logit `decay` ([1]) and the neuron kind shared by all its neuron updates.
+
+    `binary_activations`: with LIF neurons every activation between layers is a spike (0/1), so
+    convolutions, pooling and neurons keep their inputs for backward as bits. A subclass whose
+    activations are not 0/1 (the sharpened-ReLU ANN of pretraining) sets it False.
+    """
+
+    binary_activations = True
 
     def __init__(self, neuron: str, params: LIFParams, backend: str):
         super().__init__()
@@ -32,9 +39,14 @@ class _SpikingModule(nn.Module):
         self.neuron, self.params, self.backend = neuron, params, backend
         register_decay(self, params)
 
-    def fire(self, x: torch.Tensor) -> torch.Tensor:
-        """Neuron update over `[T, B, ...]` with this module's decay."""
-        return NEURONS[self.neuron](x, torch.sigmoid(self.decay), self.params, self.backend)
+    @property
+    def _spikes(self) -> bool:
+        return self.neuron == "lif" and self.binary_activations
+
+    def fire(self, x: torch.Tensor, spikes_in: bool = False) -> torch.Tensor:
+        """Neuron update over `[T, B, ...]` with this module's decay (`spikes_in`: x is 0/1)."""
+        return NEURONS[self.neuron](x, torch.sigmoid(self.decay), self.params, self.backend,
+                                    spikes_in=spikes_in)
 
 
 class SpikingStem(_SpikingModule):
@@ -46,7 +58,7 @@ class SpikingStem(_SpikingModule):
         self.conv = nn.Conv2d(in_channels, out_channels, 7, stride=2, padding=3, bias=True)
         self.bn = nn.BatchNorm2d(out_channels)
         # LIF: the pool sees spikes and keeps them as bits (models.spike_layers)
-        self.pool = (SpikeMaxPool2d if neuron == "lif" else nn.MaxPool2d)(3, stride=2, padding=0)
+        self.pool = (SpikeMaxPool2d if self._spikes else nn.MaxPool2d)(3, stride=2, padding=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """`[T, B, C, H, W]` -> `[T, B, 64, H', W']` (224 -> 112 -> 55)."""
@@ -67,7 +79,7 @@ class SpikingBasicBlock(_SpikingModule):
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1, neuron: str = "liaf",
                  params: LIFParams = LIFParams(), backend: str = "auto"):
         super().__init__(neuron, params, backend)
-        conv = SpikeConv2d if neuron == "lif" else nn.Conv2d
+        conv = SpikeConv2d if self._spikes else nn.Conv2d
         self.conv1 = conv(in_channels, out_channels, 3, stride=stride, padding=1, bias=True)
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.conv2 = conv(out_channels, out_channels, 3, stride=1, padding=1, bias=True)
@@ -90,7 +102,8 @@ class SpikingBasicBlock(_SpikingModule):
         out = self.bn2(self.conv2(merge_time(out)))
         identity = self.shortcut(flat) if self.shortcut is not None else flat
         out = out + self.shortcut_bn(identity)
-        return self.fire(split_time(self._act(out), steps))
+        # LIF: act is the spike function, so the neuron's input is 0/1 and is kept as bits
+        return self.fire(split_time(self._act(out), steps), spikes_in=self._spikes)
 
 
 class SpikingResNet(nn.Module):

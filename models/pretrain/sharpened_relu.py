@@ -24,6 +24,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..snn_resnet import SpikingBasicBlock, SpikingStem
+from ..spike_layers import SpikeConv2d, SpikeMaxPool2d
 
 
 def ramp(epoch: float) -> tuple[float, float]:
@@ -57,8 +58,9 @@ class _Sharp:
     """Mixin: the neuron update of a spiking module becomes the sharpened ReLU (no time recursion)."""
 
     sharp_epoch: float = 0.0
+    binary_activations = False         # sharpened-ReLU outputs lie in [0, 1], not in {0, 1}
 
-    def fire(self, x: torch.Tensor) -> torch.Tensor:
+    def fire(self, x: torch.Tensor, spikes_in: bool = False) -> torch.Tensor:
         p = self.params
         return sharpened_relu(x, self.sharp_epoch, p.threshold, p.surrogate_halfwidth)
 
@@ -78,14 +80,18 @@ class SharpBasicBlock(_Sharp, SpikingBasicBlock):
         return sharpened_relu(x, self.sharp_epoch, p.threshold, p.surrogate_halfwidth)
 
 
-_SWAP = {SpikingStem: SharpStem, SpikingBasicBlock: SharpBasicBlock}
+# the stem and blocks get sharpened neurons; the layers that keep 0/1 inputs as bits become their
+# plain parents again, since sharpened-ReLU activations are not 0/1 (same parameters and names)
+_SWAP = {SpikingStem: SharpStem, SpikingBasicBlock: SharpBasicBlock,
+         SpikeConv2d: nn.Conv2d, SpikeMaxPool2d: nn.MaxPool2d}
 
 
 def sharpen(model: nn.Module) -> nn.Module:
     """Turn a LIF/LIAF ResNet (zoo or `models.small`) into its sharpened-ReLU ANN, in place.
 
     Only the classes of its stem and blocks change (to subclasses that override the neuron
-    functions): no parameter, buffer or name changes. Feed it `[1, B, C, H, W]`. Returns `model`
+    functions), and its `SpikeConv2d` / `SpikeMaxPool2d` become `nn.Conv2d` / `nn.MaxPool2d`:
+    no parameter, buffer or name changes. Feed it `[1, B, C, H, W]`. Returns `model`
     (a model already sharpened is returned as is).
     """
     if is_sharpened(model):
@@ -95,7 +101,7 @@ def sharpen(model: nn.Module) -> nn.Module:
         new = _SWAP.get(type(m))
         if new is not None:
             m.__class__ = new
-            swapped += 1
+            swapped += isinstance(m, _Sharp)
     if not swapped:
         raise TypeError(f"{type(model).__name__} has no spiking stem or block to sharpen "
                         "(expected a LIF/LIAF ResNet)")

@@ -64,3 +64,24 @@ def test_lif_resnet_uses_them_and_liaf_does_not():
     assert not isinstance(liaf.layer1[0].conv1, SpikeConv2d)
     assert not isinstance(liaf.conv1.pool, SpikeMaxPool2d)
     assert lif.state_dict().keys() == liaf.state_dict().keys()
+
+
+def test_sharpened_ann_has_no_bit_layers():
+    """pipeS's ANN feeds sharpened-ReLU values in [0, 1] to its convolutions: they must be plain,
+    since a bit-keeping layer given other values than 0/1 gets wrong weight gradients."""
+    from models.pretrain import sharpen
+    from models.small import build_small
+    lif = build_small("lif_tiny", num_classes=4)
+    assert any(isinstance(m, SpikeConv2d) for m in lif.modules())
+    ann = sharpen(lif)
+    assert not any(isinstance(m, (SpikeConv2d, SpikeMaxPool2d)) for m in ann.modules())
+    assert ann.state_dict().keys() == build_small("lif_tiny", num_classes=4).state_dict().keys()
+    # why it matters: the precondition, shown
+    torch.manual_seed(0)
+    ref = nn.Conv2d(3, 4, 3, padding=1)
+    ours = SpikeConv2d(3, 4, 3, padding=1)
+    ours.load_state_dict(ref.state_dict())
+    analog = torch.rand(2, 3, 8, 8)
+    ref(analog).sum().backward()
+    ours(analog).sum().backward()
+    assert not torch.allclose(ours.weight.grad, ref.weight.grad)

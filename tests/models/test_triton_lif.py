@@ -212,3 +212,25 @@ def test_kernels_compile_for_gpu(arch, dtype):
         assert len(accesses) - len(vector) <= 2, accesses     # the leak load, the partial store
     assert "fma.rn" not in fwd          # no contraction: the membrane rounds like the PyTorch path
     assert "red.global" not in bwd and "atom.global" not in bwd   # leak gradient: one store per program
+
+
+@pytest.mark.parametrize("backend", ["triton", "torch"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("analog", [False, True], ids=["lif", "liaf"])
+def test_spikes_in_keeps_bits_and_changes_nothing(backend, dtype, analog):
+    x = (torch.rand(6, 3, 41, generator=torch.Generator().manual_seed(2)) < 0.4).to(dtype)
+    w = torch.randn(x.shape, generator=torch.Generator().manual_seed(3))
+    fn = models.liaf if analog else models.lif
+    results = []
+    for spikes_in in (False, True):
+        saved = []
+        xg = x.clone().requires_grad_(True)
+        k = torch.tensor([0.7], requires_grad=True)
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+            out = fn(xg, k, backend=backend, spikes_in=spikes_in)
+        (out.float() * w).sum().backward()
+        results.append((out, xg.grad, k.grad, saved))
+    (o0, gx0, gk0, _), (o1, gx1, gk1, saved) = results
+    assert torch.equal(o0, o1) and torch.equal(gx0, gx1) and torch.equal(gk0, gk1)
+    assert sorted((str(t.dtype), t.numel()) for t in saved) == [("torch.float32", 1),
+                                                                ("torch.uint8", (x.numel() + 7) // 8)]
