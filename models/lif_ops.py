@@ -5,7 +5,6 @@ formula, so `torch.compile(fullgraph=True)` keeps a model that uses them in one 
 operator is an opaque node that Inductor calls, not Python it has to trace. Triton itself is
 imported only when an operator first runs, never when `models` is imported.
 """
-from __future__ import annotations
 
 import torch
 
