@@ -59,10 +59,13 @@ def _membrane(x: torch.Tensor, leak: torch.Tensor, threshold: float) -> torch.Te
     k = leak.to(compute)
     m = torch.empty_like(xs)
     m[0] = xs[0]
+    leaked = torch.empty_like(m[0])
     for t in range(1, xs.shape[0]):
         prev = m[t - 1]
-        # (prev <= threshold) is (1 - s_(t-1)); same arithmetic order as the textbook loop
-        m[t] = prev * k * (prev <= threshold) + xs[t]
+        # m_t = m_(t-1) k (1 - s_(t-1)) + x_t, written into m[t] without temporaries
+        torch.mul(prev, k, out=leaked)
+        leaked.mul_(prev <= threshold)
+        torch.add(leaked, xs[t], out=m[t])
     return m
 
 
@@ -93,27 +96,27 @@ class _LeakyIntegrateFire(torch.autograd.Function):
         k = leak.to(m.dtype)
         need_x, need_leak = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         scalar_leak = leak.numel() == 1
-        not_fired = m <= ctx.threshold                      # 1 - s_t
-        if ctx.analog:                                      # d output_t / d m_t
-            local = torch.where(m > 0, 1.0, torch.tensor(ctx.slope, dtype=m.dtype, device=m.device))
-        else:
-            local = ((m - ctx.threshold).abs() < ctx.halfwidth).to(m.dtype)
+        slope = torch.tensor(ctx.slope, dtype=m.dtype, device=m.device)
         # dL/dm_t is built in place in grad_x when it has the compute dtype, else in a scratch slice
         in_place = need_x and ctx.x_dtype == m.dtype
         grad_x = torch.empty(m.shape, dtype=ctx.x_dtype, device=m.device) if need_x else None
         leak_acc = None
         grad_next = None                                    # dL/dm_(t+1)
-        # one reverse walk, step by step, so each step's slices stay in cache
+        # one reverse walk, step by step, every temporary one step in size (stays in cache)
         for t in range(m.shape[0] - 1, -1, -1):
-            grad = grad_x[t] if in_place else torch.empty_like(m[t])
-            torch.mul(grad_out[t], local[t], out=grad)
+            mt = m[t]
+            grad = grad_x[t] if in_place else torch.empty_like(mt)
+            if ctx.analog:                                  # d output_t / d m_t
+                torch.mul(grad_out[t], torch.where(mt > 0, 1.0, slope), out=grad)
+            else:
+                torch.mul(grad_out[t], (mt - ctx.threshold).abs_() < ctx.halfwidth, out=grad)
             if grad_next is not None:
-                carried = grad_next * not_fired[t]          # dL/dm_(t+1) * (1 - s_t)
+                carried = grad_next * (mt <= ctx.threshold)    # dL/dm_(t+1) (1 - s_t)
                 if need_leak:                               # dL/dk += that * m_t
                     if scalar_leak:
-                        term = torch.dot(carried.reshape(-1), m[t].reshape(-1))
+                        term = torch.dot(carried.reshape(-1), mt.reshape(-1))
                     else:
-                        term = carried * m[t]
+                        term = carried * mt
                     leak_acc = term if leak_acc is None else leak_acc + term
                 grad.addcmul_(carried, k)
             if need_x and not in_place:
