@@ -35,31 +35,19 @@ def _(x, leak, threshold, halfwidth, analog, slope, spikes_in):
 
 @torch.library.custom_op("odg::lif_sequence_backward", mutates_args=())
 def lif_sequence_backward(grad_out: torch.Tensor, saved: torch.Tensor, leak: torch.Tensor, threshold: float,
-                          halfwidth: float, analog: bool, slope: float,
-                          recompute: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(dL/dx in grad_out.dtype, dL/dk shaped like leak) from dL/doutput and what forward kept:
-    the membrane, or (`recompute`) the input."""
+                          halfwidth: float, analog: bool, slope: float, recompute: bool,
+                          leak_grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(dL/dx in grad_out.dtype, dL/dk shaped like leak; zeros unless `leak_grad`) from dL/doutput
+    and what forward kept: the membrane, or (`recompute`) the input."""
     from . import triton_lif
-    return triton_lif.backward(grad_out, saved, leak, threshold, halfwidth, analog, slope, True, recompute)
+    grad_x, grad_leak = triton_lif.backward(grad_out, saved, leak, threshold, halfwidth, analog, slope,
+                                            leak_grad, recompute)
+    return grad_x, (grad_leak if leak_grad else torch.zeros_like(leak))
 
 
 @lif_sequence_backward.register_fake
-def _(grad_out, saved, leak, threshold, halfwidth, analog, slope, recompute):
+def _(grad_out, saved, leak, threshold, halfwidth, analog, slope, recompute, leak_grad):
     return torch.empty_like(grad_out, memory_format=torch.contiguous_format), torch.empty_like(leak)
-
-
-@torch.library.custom_op("odg::lif_sequence_backward_input", mutates_args=())
-def lif_sequence_backward_input(grad_out: torch.Tensor, saved: torch.Tensor, leak: torch.Tensor,
-                                threshold: float, halfwidth: float, analog: bool, slope: float,
-                                recompute: bool) -> torch.Tensor:
-    """dL/dx only (the leak is fixed or needs no gradient)."""
-    from . import triton_lif
-    return triton_lif.backward(grad_out, saved, leak, threshold, halfwidth, analog, slope, False, recompute)[0]
-
-
-@lif_sequence_backward_input.register_fake
-def _(grad_out, saved, leak, threshold, halfwidth, analog, slope, recompute):
-    return torch.empty_like(grad_out, memory_format=torch.contiguous_format)
 
 
 def _setup_context(ctx, inputs, output):
@@ -75,12 +63,9 @@ def _backward(ctx, grad_out, _grad_m):
     saved, leak = ctx.saved_tensors
     if ctx.spikes_in:
         saved = unpack_bits(saved, ctx.x_shape, ctx.x_dtype)
-    grad_x = grad_leak = None
-    if ctx.needs_input_grad[1]:
-        grad_x, grad_leak = lif_sequence_backward(grad_out, saved, leak, *ctx.consts)
-    elif ctx.needs_input_grad[0]:
-        grad_x = lif_sequence_backward_input(grad_out, saved, leak, *ctx.consts)
-    return grad_x, grad_leak, None, None, None, None, None
+    need_x, need_leak = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    grad_x, grad_leak = lif_sequence_backward(grad_out, saved, leak, *ctx.consts, need_leak)
+    return (grad_x if need_x else None), (grad_leak if need_leak else None), None, None, None, None, None
 
 
 lif_sequence.register_autograd(_backward, setup_context=_setup_context)
