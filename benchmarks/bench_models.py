@@ -6,9 +6,10 @@
     skips it), and SpikingJelly's LIFNode / LIAFNode when importable (different dynamics: for
     speed only). Prints the fused kernels' time over SpikingJelly's (targets: <= 0.6 in fp32,
     <= 0.1 in bf16).
-(b) LIF/LIAF-ResNet-18 training step, T=8, batch 32, 2x224x224, bf16 autocast, CUDA only, with the
-    fused and the PyTorch neuron backends, vs SpikingJelly's spiking_resnet18 (2-channel stem)
-    when importable (targets: >= 2x its samples/s at <= 0.5x its peak memory).
+(b) LIF/LIAF-ResNet-18 training step, T=8, batch 32, 2x224x224, bf16 autocast, with the fused
+    and the PyTorch neuron backends and with BN -> neuron recomputation (`recompute`) off, vs
+    SpikingJelly's spiking_resnet18 (2-channel stem) when importable (targets: >= 2x its
+    samples/s at <= 0.5x its peak memory). On a CPU: batch --cpu-batch, PyTorch backend only.
 (c) A small CPU case: T=8, batch 4, 2x64x64, three conv-BN-LIF blocks, forward+backward, vs the
     same network with the plain loop and with SpikingJelly's LIFNode when importable.
 
@@ -67,15 +68,21 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+def _in_backward() -> bool:
+    """True while autograd runs a backward pass (a segment recomputed there saves tensors too)."""
+    return torch._C._current_graph_task_id() != -1
+
+
 class SavedBytes:
-    """Bytes of tensors autograd saves for backward inside the `with` block (each storage once;
-    parameters themselves not counted: they are held anyway)."""
+    """Bytes of tensors autograd saves for backward during the forward passes inside the `with`
+    block (each storage once; parameters themselves not counted: they are held anyway; the
+    short-lived tensors of segments recomputed inside backward not counted either)."""
 
     def __enter__(self):
         self.bytes, seen = 0, set()
 
         def pack(t):
-            if isinstance(t, nn.Parameter):
+            if isinstance(t, nn.Parameter) or _in_backward():
                 return t
             key = (t.untyped_storage().data_ptr(), t.dtype)
             if key not in seen:
@@ -116,7 +123,7 @@ def fmt(name, result, baseline=None):
     t, saved, peak = result
     ratio = f"{baseline[0] / t:6.2f}x" if baseline else "   base"
     mem = f"saved {saved:8.1f} MiB" + (f"  peak {peak:8.1f} MiB" if peak is not None else "")
-    return f"    {name:<22} {t * 1e3:9.2f} ms  {ratio}  {mem}"
+    return f"    {name:<36} {t * 1e3:9.2f} ms  {ratio}  {mem}"
 
 
 def spikingjelly():
@@ -229,15 +236,20 @@ def bench_resnet(args, device, sj):
     def per_second(result):
         return f"  {batch / result[0]:7.1f} samples/s"
 
+    # the first configuration of each network is the default one (fused on CUDA, recompute on)
+    configs = [("fused", "auto", True), ("fused, no recompute", "auto", False), ("torch", "torch", True)]
+    if not cuda:
+        configs = [("torch", "torch", True), ("torch, no recompute", "torch", False)]
     results = {}
     for name in ("lif_resnet18", "liaf_resnet18"):
-        for backend in ("auto", "torch") if cuda else ("torch",):
-            key = f"{name} ({'fused' if backend == 'auto' else 'torch'})"
+        base = None
+        for label, backend, recompute in configs:
+            key = f"{name} ({label})"
             torch.manual_seed(0)
-            net = models.build(name, backend=backend).to(device)
+            net = models.build(name, backend=backend, recompute=recompute).to(device)
             results[key] = measure(make(net), device, repeats, warmup=2 if cuda else 1)
-            base = results.get(f"{name} (fused)") if backend == "torch" else None
             print(fmt(key, results[key], base) + per_second(results[key]))
+            base = base or results[key]
     if not sj:
         return
     functional, layer, neuron = sj
@@ -263,7 +275,7 @@ def bench_resnet(args, device, sj):
                         warmup=2 if cuda else 1)
     print(fmt("SJ spiking_resnet18", sj_result) + per_second(sj_result))
     for key, ours in results.items():
-        if not key.endswith("(fused)") and cuda:
+        if not key.endswith(f"({configs[0][0]})"):
             continue
         line = f"    {key} / SJ: samples/s {sj_result[0] / ours[0]:.2f}x (target >= 2)"
         line += f", saved for backward {ours[1] / sj_result[1]:.2f}x"

@@ -32,11 +32,11 @@ class TinySpikingResNet(SpikingResNet):
 
     def __init__(self, neuron: str = "lif", num_classes: int = 10, in_channels: int = 2,
                  widths: Sequence[int] = (16, 32), blocks: int = 1, params: LIFParams = LIFParams(),
-                 backend: str = "auto"):
+                 backend: str = "auto", recompute: bool = True):
         nn.Module.__init__(self)
         if not widths or any(int(w) < 1 for w in widths) or blocks < 1:
             raise ValueError(f"need widths >= 1 and blocks >= 1, got widths={tuple(widths)}, blocks={blocks}")
-        kw = dict(neuron=neuron, params=params, backend=backend)
+        kw = dict(neuron=neuron, params=params, backend=backend, recompute=recompute)
         self.neuron = neuron
         self.widths = tuple(int(w) for w in widths)
         self.conv1 = SpikingStem(in_channels, self.widths[0], **kw)
@@ -74,7 +74,7 @@ SMALL_MODELS = {"lif_tiny": lif_tiny, "liaf_tiny": liaf_tiny}
 
 def build_small(name: str, num_classes: int = 10, **options) -> TinySpikingResNet:
     """Build tiny model `name` (`lif_tiny`, `liaf_tiny`); options as `TinySpikingResNet`'s
-    (`in_channels`, `widths`, `blocks`, `params`, `backend`)."""
+    (`in_channels`, `widths`, `blocks`, `params`, `backend`, `recompute`)."""
     try:
         builder = SMALL_MODELS[name]
     except KeyError:

@@ -8,6 +8,8 @@ of the published `BatchNorm3d` over (B, T, H, W) per channel. Names map to the p
 """
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -15,6 +17,7 @@ import torch.nn.functional as F
 from ._backend import check_backend
 from .layout import merge_time, split_time
 from .lif import LIFParams, liaf, lif, register_decay
+from .recompute import batch_norm, recompute, wants_recompute
 from .spike_layers import SpikeConv2d, SpikeMaxPool2d
 from .surrogate import spike
 
@@ -27,34 +30,46 @@ class _SpikingModule(nn.Module):
     `binary_activations`: with LIF neurons every activation between layers is a spike (0/1), so
     convolutions, pooling and neurons keep their inputs for backward as bits. A subclass whose
     activations are not 0/1 (the sharpened-ReLU ANN of pretraining) sets it False.
+
+    `recompute`: while gradients are recorded, each BN -> neuron (-> pool) segment keeps only its
+    inputs for backward and runs again inside backward (`models.recompute`): same values and
+    gradients, a fraction of the activation memory, one more pass over those activations.
     """
 
     binary_activations = True
 
-    def __init__(self, neuron: str, params: LIFParams, backend: str):
+    def __init__(self, neuron: str, params: LIFParams, backend: str, recompute: bool = True):
         super().__init__()
         if neuron not in NEURONS:
             raise ValueError(f"unknown neuron {neuron!r}; known: {', '.join(NEURONS)}")
         check_backend(backend)
         self.neuron, self.params, self.backend = neuron, params, backend
+        self.recompute = bool(recompute)
         register_decay(self, params)
 
     @property
     def _spikes(self) -> bool:
         return self.neuron == "lif" and self.binary_activations
 
-    def fire(self, x: torch.Tensor, spikes_in: bool = False) -> torch.Tensor:
-        """Neuron update over `[T, B, ...]` with this module's decay (`spikes_in`: x is 0/1)."""
-        return NEURONS[self.neuron](x, torch.sigmoid(self.decay), self.params, self.backend,
-                                    spikes_in=spikes_in)
+    def fire(self, x: torch.Tensor, spikes_in: bool = False, decay: torch.Tensor | None = None) -> torch.Tensor:
+        """Neuron update over `[T, B, ...]` with decay logit `decay` (default: this module's);
+        `spikes_in`: x is 0/1."""
+        decay = self.decay if decay is None else decay
+        return NEURONS[self.neuron](x, torch.sigmoid(decay), self.params, self.backend, spikes_in=spikes_in)
+
+    def _segment(self, run, inputs: tuple, binary: tuple = ()) -> torch.Tensor:
+        """`run(True, *inputs)`, recomputed in backward when `self.recompute` (see the class)."""
+        if wants_recompute(self.recompute, *[t for t in inputs if t is not None]):
+            return recompute(run, inputs, binary)
+        return run(True, *inputs)
 
 
 class SpikingStem(_SpikingModule):
     """Published stem cell: 7x7/2 conv (bias) -> BN -> neuron -> 3x3/2 max-pool (no padding)."""
 
     def __init__(self, in_channels: int, out_channels: int = 64, neuron: str = "liaf",
-                 params: LIFParams = LIFParams(), backend: str = "auto"):
-        super().__init__(neuron, params, backend)
+                 params: LIFParams = LIFParams(), backend: str = "auto", recompute: bool = True):
+        super().__init__(neuron, params, backend, recompute)
         self.conv = nn.Conv2d(in_channels, out_channels, 7, stride=2, padding=3, bias=True)
         self.bn = nn.BatchNorm2d(out_channels)
         # LIF: the pool sees spikes and keeps them as bits (models.spike_layers)
@@ -63,8 +78,13 @@ class SpikingStem(_SpikingModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """`[T, B, C, H, W]` -> `[T, B, 64, H', W']` (224 -> 112 -> 55)."""
         steps = x.shape[0]
-        x = self.fire(split_time(self.bn(self.conv(merge_time(x))), steps))
-        return split_time(self.pool(merge_time(x)), steps)
+        y = self.conv(merge_time(x))
+        out = self._segment(partial(self._norm_fire_pool, steps), (y, self.bn.weight, self.bn.bias, self.decay))
+        return split_time(out, steps)
+
+    def _norm_fire_pool(self, steps: int, update: bool, y, weight, bias, decay) -> torch.Tensor:
+        x = self.fire(split_time(batch_norm(self.bn, y, weight, bias, update), steps), decay=decay)
+        return self.pool(merge_time(x))
 
 
 class SpikingBasicBlock(_SpikingModule):
@@ -77,8 +97,8 @@ class SpikingBasicBlock(_SpikingModule):
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1, neuron: str = "liaf",
-                 params: LIFParams = LIFParams(), backend: str = "auto"):
-        super().__init__(neuron, params, backend)
+                 params: LIFParams = LIFParams(), backend: str = "auto", recompute: bool = True):
+        super().__init__(neuron, params, backend, recompute)
         conv = SpikeConv2d if self._spikes else nn.Conv2d
         self.conv1 = conv(in_channels, out_channels, 3, stride=stride, padding=1, bias=True)
         self.bn1 = nn.BatchNorm2d(out_channels)
@@ -98,12 +118,26 @@ class SpikingBasicBlock(_SpikingModule):
         """`[T, B, C_in, H, W]` -> `[T, B, C_out, H / stride, W / stride]`."""
         steps = x.shape[0]
         flat = merge_time(x)
-        out = self.fire(split_time(self.bn1(self.conv1(flat)), steps))
-        out = self.bn2(self.conv2(merge_time(out)))
+        bn1, bn2, sbn = self.bn1, self.bn2, self.shortcut_bn
+        y1 = self.conv1(flat)
+        out = self._segment(partial(self._norm_fire, steps), (y1, bn1.weight, bn1.bias, self.decay))
+        y2 = self.conv2(merge_time(out))
         identity = self.shortcut(flat) if self.shortcut is not None else flat
-        out = out + self.shortcut_bn(identity)
+        # an identity shortcut of a LIF network carries the block's input spikes: kept as bits
+        binary = (False, self._spikes and self.shortcut is None)
+        return self._segment(partial(self._add_fire, steps),
+                             (y2, identity, bn2.weight, bn2.bias, sbn.weight, sbn.bias, self.decay), binary)
+
+    def _norm_fire(self, steps: int, update: bool, y, weight, bias, decay) -> torch.Tensor:
+        """neuron(bn1(y)): `[T*B, C, H, W]` -> `[T, B, C, H, W]`."""
+        return self.fire(split_time(batch_norm(self.bn1, y, weight, bias, update), steps), decay=decay)
+
+    def _add_fire(self, steps: int, update: bool, y, identity, weight, bias, s_weight, s_bias, decay):
+        """neuron(act(bn2(y) + shortcut_bn(identity))), `[T, B, C, H, W]`."""
+        out = batch_norm(self.bn2, y, weight, bias, update)
+        out = out + batch_norm(self.shortcut_bn, identity, s_weight, s_bias, update)
         # LIF: act is the spike function, so the neuron's input is 0/1 and is kept as bits
-        return self.fire(split_time(self._act(out), steps), spikes_in=self._spikes)
+        return self.fire(split_time(self._act(out), steps), spikes_in=self._spikes, decay=decay)
 
 
 class SpikingResNet(nn.Module):
@@ -123,9 +157,10 @@ class SpikingResNet(nn.Module):
                          (r"^(layer\d+\.\d+)\.shortcut_bn\.", r"\1.shortcut_norm."))
 
     def __init__(self, layers: list[int], neuron: str = "liaf", num_classes: int = 1000,
-                 in_channels: int = 2, params: LIFParams = LIFParams(), backend: str = "auto"):
+                 in_channels: int = 2, params: LIFParams = LIFParams(), backend: str = "auto",
+                 recompute: bool = True):
         super().__init__()
-        kw = dict(neuron=neuron, params=params, backend=backend)
+        kw = dict(neuron=neuron, params=params, backend=backend, recompute=recompute)
         self.neuron = neuron
         self.conv1 = SpikingStem(in_channels, 64, **kw)
         widths, channels = (64, 128, 256, 512), 64

@@ -60,7 +60,7 @@ class _Sharp:
     sharp_epoch: float = 0.0
     binary_activations = False         # sharpened-ReLU outputs lie in [0, 1], not in {0, 1}
 
-    def fire(self, x: torch.Tensor, spikes_in: bool = False) -> torch.Tensor:
+    def fire(self, x: torch.Tensor, spikes_in: bool = False, decay: torch.Tensor | None = None) -> torch.Tensor:
         p = self.params
         return sharpened_relu(x, self.sharp_epoch, p.threshold, p.surrogate_halfwidth)
 
