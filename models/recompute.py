@@ -10,7 +10,8 @@ the inputs and runs the segment twice:
               statistics exactly as `nn.BatchNorm2d` does;
     backward  `run(False, *inputs)` again with autograd, under the autocast state of the forward,
               and differentiates it. Batch norm must then use the same batch statistics but not
-              update the running ones: `batch_norm(bn, y, weight, bias, update)` does both.
+              update the running ones: `batch_norm(bn, y, weight, bias, update)` does both, for a plain
+              `nn.BatchNorm2d` (`recomputable`).
 
 The values and gradients are those of running the segment once under autograd (the recomputed
 batch statistics are computed by the same kernel from the same input). Inputs listed as `binary`
@@ -26,6 +27,13 @@ from torch import nn
 import torch.nn.functional as F
 
 from .spike_layers import pack_bits, unpack_bits
+
+
+def recomputable(bn: nn.Module) -> bool:
+    """Whether `batch_norm` reproduces `bn`: a plain `nn.BatchNorm2d`, not a subclass. A
+    `SyncBatchNorm` (multi-GPU training) is not: its statistics span all processes, and the
+    segments that use it are then run once and stored, as without recomputation."""
+    return type(bn) is nn.BatchNorm2d
 
 
 def batch_norm(bn: nn.BatchNorm2d, y: torch.Tensor, weight: torch.Tensor | None,

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from ._backend import check_backend
 from .layout import merge_time, split_time
 from .lif import LIFParams, liaf, lif, register_decay
-from .recompute import batch_norm, recompute, wants_recompute
+from .recompute import batch_norm, recomputable, recompute, wants_recompute
 from .spike_layers import SpikeConv2d, SpikeMaxPool2d
 from .surrogate import spike
 
@@ -57,9 +57,11 @@ class _SpikingModule(nn.Module):
         decay = self.decay if decay is None else decay
         return NEURONS[self.neuron](x, torch.sigmoid(decay), self.params, self.backend, spikes_in=spikes_in)
 
-    def _segment(self, run, inputs: tuple, binary: tuple = ()) -> torch.Tensor:
-        """`run(True, *inputs)`, recomputed in backward when `self.recompute` (see the class)."""
-        if wants_recompute(self.recompute, *[t for t in inputs if t is not None]):
+    def _segment(self, run, inputs: tuple, norms: tuple, binary: tuple = ()) -> torch.Tensor:
+        """`run(True, *inputs)`, recomputed in backward when `self.recompute` (see the class) and
+        the batch norms `norms` it uses can be recomputed (not `SyncBatchNorm`)."""
+        enabled = self.recompute and all(recomputable(bn) for bn in norms)
+        if wants_recompute(enabled, *[t for t in inputs if t is not None]):
             return recompute(run, inputs, binary)
         return run(True, *inputs)
 
@@ -79,7 +81,8 @@ class SpikingStem(_SpikingModule):
         """`[T, B, C, H, W]` -> `[T, B, 64, H', W']` (224 -> 112 -> 55)."""
         steps = x.shape[0]
         y = self.conv(merge_time(x))
-        out = self._segment(partial(self._norm_fire_pool, steps), (y, self.bn.weight, self.bn.bias, self.decay))
+        out = self._segment(partial(self._norm_fire_pool, steps), (y, self.bn.weight, self.bn.bias, self.decay),
+                            (self.bn,))
         return split_time(out, steps)
 
     def _norm_fire_pool(self, steps: int, update: bool, y, weight, bias, decay) -> torch.Tensor:
@@ -120,13 +123,14 @@ class SpikingBasicBlock(_SpikingModule):
         flat = merge_time(x)
         bn1, bn2, sbn = self.bn1, self.bn2, self.shortcut_bn
         y1 = self.conv1(flat)
-        out = self._segment(partial(self._norm_fire, steps), (y1, bn1.weight, bn1.bias, self.decay))
+        out = self._segment(partial(self._norm_fire, steps), (y1, bn1.weight, bn1.bias, self.decay), (bn1,))
         y2 = self.conv2(merge_time(out))
         identity = self.shortcut(flat) if self.shortcut is not None else flat
         # an identity shortcut of a LIF network carries the block's input spikes: kept as bits
         binary = (False, self._spikes and self.shortcut is None)
         return self._segment(partial(self._add_fire, steps),
-                             (y2, identity, bn2.weight, bn2.bias, sbn.weight, sbn.bias, self.decay), binary)
+                             (y2, identity, bn2.weight, bn2.bias, sbn.weight, sbn.bias, self.decay),
+                             (bn2, sbn), binary)
 
     def _norm_fire(self, steps: int, update: bool, y, weight, bias, decay) -> torch.Tensor:
         """neuron(bn1(y)): `[T*B, C, H, W]` -> `[T, B, C, H, W]`."""

@@ -148,3 +148,11 @@ def test_compiled_model_traces_the_plain_segments():
     ours(x).sum().backward()
     for (name, a), b in zip(plain.named_parameters(), ours.parameters()):
         torch.testing.assert_close(b.grad, a.grad, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_sync_batch_norm_segments_are_stored_not_recomputed():
+    """SyncBatchNorm's statistics span processes: its segments run once, as with recompute off."""
+    plain, ours = _pair(lambda **kw: build_small("liaf_tiny", num_classes=3, widths=(8,), **kw))
+    plain, ours = nn.SyncBatchNorm.convert_sync_batchnorm(plain), nn.SyncBatchNorm.convert_sync_batchnorm(ours)
+    plain_bytes, our_bytes = _assert_same_step(plain, ours, _events((2, 2, 2, 16, 16)), autocast=False)
+    assert our_bytes == plain_bytes
