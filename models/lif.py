@@ -59,14 +59,21 @@ def _membrane(x: torch.Tensor, leak: torch.Tensor, threshold: float) -> torch.Te
     k = leak.to(compute)
     m = torch.empty_like(xs)
     m[0] = xs[0]
-    leaked = torch.empty_like(m[0])
+    leaked, kept = torch.empty_like(m[0]), torch.empty_like(m[0])
     for t in range(1, xs.shape[0]):
         prev = m[t - 1]
-        # m_t = m_(t-1) k (1 - s_(t-1)) + x_t, written into m[t] without temporaries
+        # m_t = x_t + m_(t-1) k (1 - s_(t-1)), written into m[t] without temporaries. Masks are
+        # 0/1 in the compute dtype, written by the comparison itself: bool masks, their
+        # conversions and `where` cost 4-20x more on a CPU.
+        torch.le(prev, threshold, out=kept)
         torch.mul(prev, k, out=leaked)
-        leaked.mul_(prev <= threshold)
-        torch.add(leaked, xs[t], out=m[t])
+        torch.addcmul(xs[t], leaked, kept, out=m[t])
     return m
+
+
+def _compare(op, a: torch.Tensor, value: float, like: torch.Tensor) -> torch.Tensor:
+    """`op(a, value)` as 0/1 in the dtype and device of `like` (see `_membrane`)."""
+    return op(a, value, out=torch.empty(a.shape, dtype=like.dtype, device=like.device))
 
 
 class _LeakyIntegrateFire(torch.autograd.Function):
@@ -85,7 +92,7 @@ class _LeakyIntegrateFire(torch.autograd.Function):
         ctx.x_dtype = x.dtype
         if analog:
             return F.leaky_relu(m, slope).to(x.dtype)
-        return (m > threshold).to(x.dtype)
+        return _compare(torch.gt, m, threshold, x)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -96,10 +103,11 @@ class _LeakyIntegrateFire(torch.autograd.Function):
         k = leak.to(m.dtype)
         need_x, need_leak = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         scalar_leak = leak.numel() == 1
-        slope = torch.tensor(ctx.slope, dtype=m.dtype, device=m.device)
         # dL/dm_t is built in place in grad_x when it has the compute dtype, else in a scratch slice
         in_place = need_x and ctx.x_dtype == m.dtype
         grad_x = torch.empty(m.shape, dtype=ctx.x_dtype, device=m.device) if need_x else None
+        grad_out = grad_out.to(m.dtype)                     # one conversion, not one per step
+        mask = torch.empty_like(m[0])                       # 0/1 masks as in `_membrane`
         leak_acc = None
         grad_next = None                                    # dL/dm_(t+1)
         # one reverse walk, step by step, every temporary one step in size (stays in cache)
@@ -107,11 +115,13 @@ class _LeakyIntegrateFire(torch.autograd.Function):
             mt = m[t]
             grad = grad_x[t] if in_place else torch.empty_like(mt)
             if ctx.analog:                                  # d output_t / d m_t
-                torch.mul(grad_out[t], torch.where(mt > 0, 1.0, slope), out=grad)
+                torch.ops.aten.leaky_relu_backward.grad_input(grad_out[t], mt, ctx.slope, False, grad_input=grad)
             else:
-                torch.mul(grad_out[t], (mt - ctx.threshold).abs_() < ctx.halfwidth, out=grad)
+                torch.lt((mt - ctx.threshold).abs_(), ctx.halfwidth, out=mask)
+                torch.mul(grad_out[t], mask, out=grad)
             if grad_next is not None:
-                carried = grad_next * (mt <= ctx.threshold)    # dL/dm_(t+1) (1 - s_t)
+                torch.le(mt, ctx.threshold, out=mask)
+                carried = grad_next * mask                  # dL/dm_(t+1) (1 - s_t)
                 if need_leak:                               # dL/dk += that * m_t
                     if scalar_leak:
                         term = torch.dot(carried.reshape(-1), mt.reshape(-1))
