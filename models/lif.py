@@ -71,9 +71,12 @@ def _membrane(x: torch.Tensor, leak: torch.Tensor, threshold: float) -> torch.Te
     return m
 
 
-def _compare(op, a: torch.Tensor, value: float, like: torch.Tensor) -> torch.Tensor:
-    """`op(a, value)` as 0/1 in the dtype and device of `like` (see `_membrane`)."""
-    return op(a, value, out=torch.empty(a.shape, dtype=like.dtype, device=like.device))
+def _emit(m: torch.Tensor, x: torch.Tensor, threshold: float, analog: bool, slope: float) -> torch.Tensor:
+    """The cell's output from its membrane m, in `x.dtype`: LIAF LeakyReLU(m), LIF spikes
+    `m > threshold` (0/1 written by the comparison, see `_membrane`)."""
+    if analog:
+        return F.leaky_relu(m, slope).to(x.dtype)
+    return torch.gt(m, threshold, out=torch.empty(m.shape, dtype=x.dtype, device=x.device))
 
 
 class _LeakyIntegrateFire(torch.autograd.Function):
@@ -90,9 +93,7 @@ class _LeakyIntegrateFire(torch.autograd.Function):
         ctx.save_for_backward(pack_bits(x) if spikes_in else x if ctx.recompute else m, leak)
         ctx.threshold, ctx.halfwidth, ctx.analog, ctx.slope = threshold, halfwidth, analog, slope
         ctx.x_dtype = x.dtype
-        if analog:
-            return F.leaky_relu(m, slope).to(x.dtype)
-        return _compare(torch.gt, m, threshold, x)
+        return _emit(m, x, threshold, analog, slope)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -186,6 +187,9 @@ def _sequence(x, leak, params: LIFParams, backend: str, analog: bool, spikes_in:
     if _use_fused(backend, x, leak):
         from . import lif_ops
         return lif_ops.lif_sequence(x, leak, *consts, bool(spikes_in))[0]
+    if not (torch.is_grad_enabled() and (x.requires_grad or leak.requires_grad)):
+        # nothing to differentiate: skip the Function, which would keep x or m for backward
+        return _emit(_membrane(x, leak, consts[0]), x, consts[0], analog, consts[3])
     return _LeakyIntegrateFire.apply(x, leak, *consts, bool(spikes_in))
 
 

@@ -86,8 +86,13 @@ class SpikingStem(_SpikingModule):
         return split_time(out, steps)
 
     def _norm_fire_pool(self, steps: int, update: bool, y, weight, bias, decay) -> torch.Tensor:
-        x = self.fire(split_time(batch_norm(self.bn, y, weight, bias, update), steps), decay=decay)
-        return self.pool(merge_time(x))
+        x = merge_time(self.fire(split_time(batch_norm(self.bn, y, weight, bias, update), steps), decay=decay))
+        if update:
+            return self.pool(x)
+        # recomputed inside backward: what it keeps lives only until this backward step ends, so
+        # the plain pool (input and indices) spares SpikeMaxPool2d's packing and second pooling
+        p = self.pool
+        return F.max_pool2d(x, p.kernel_size, p.stride, p.padding, p.dilation, ceil_mode=p.ceil_mode)
 
 
 class SpikingBasicBlock(_SpikingModule):
@@ -140,8 +145,9 @@ class SpikingBasicBlock(_SpikingModule):
         """neuron(act(bn2(y) + shortcut_bn(identity))), `[T, B, C, H, W]`."""
         out = batch_norm(self.bn2, y, weight, bias, update)
         out = out + batch_norm(self.shortcut_bn, identity, s_weight, s_bias, update)
-        # LIF: act is the spike function, so the neuron's input is 0/1 and is kept as bits
-        return self.fire(split_time(self._act(out), steps), spikes_in=self._spikes, decay=decay)
+        # LIF: act is the spike function, so the neuron's input is 0/1 and is kept as bits (not
+        # worth packing when recomputed inside backward: kept only for that backward step)
+        return self.fire(split_time(self._act(out), steps), spikes_in=self._spikes and update, decay=decay)
 
 
 class SpikingResNet(nn.Module):

@@ -22,13 +22,21 @@ def _shifts(device: torch.device) -> torch.Tensor:
     return torch.arange(8, dtype=torch.uint8, device=device)
 
 
+# With byte i of a little-endian int64 holding b_i in {0, 1}, the product with this constant has
+# b_i at bit 56 + i (the term 2^(8i) * 2^(56 - 7i)) and every other term at a distinct bit outside
+# 56..63, so no carry reaches the top byte: `(word * _GATHER) >> 56` packs 8 flags into one byte.
+# The product wraps modulo 2^64, which leaves the top byte intact.
+_GATHER = 0x0102040810204080
+
+
 def pack_bits(x: torch.Tensor) -> torch.Tensor:
     """`x != 0` as uint8 `[ceil(numel / 8)]`, element i in bit i % 8 of byte i // 8."""
-    bits = (x != 0).reshape(-1)
-    pad = -bits.numel() % 8
+    flags = torch.ne(x.reshape(-1), 0, out=torch.empty(x.numel(), dtype=torch.uint8, device=x.device))
+    pad = -flags.numel() % 8
     if pad:
-        bits = F.pad(bits, (0, pad))
-    return (bits.view(-1, 8).to(torch.uint8) << _shifts(x.device)).sum(1, dtype=torch.uint8)
+        flags = F.pad(flags, (0, pad))
+    words = flags.view(torch.int64)                     # 8 flags per word (one copy-free view)
+    return ((words * _GATHER) >> 56).to(torch.uint8)
 
 
 def unpack_bits(packed: torch.Tensor, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
@@ -78,7 +86,8 @@ class SpikeConv2d(nn.Conv2d):
     """`nn.Conv2d` (same parameters, names and hooks) for 0/1 inputs: keeps its input as bits."""
 
     def _conv_forward(self, input, weight, bias):
-        if self.padding_mode != "zeros" or isinstance(self.padding, str):
+        differentiable = torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad)
+        if self.padding_mode != "zeros" or isinstance(self.padding, str) or not differentiable:
             return super()._conv_forward(input, weight, bias)
         return spike_conv2d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
@@ -106,7 +115,7 @@ class SpikeMaxPool2d(nn.MaxPool2d):
     """`nn.MaxPool2d` for 0/1 inputs `[N, C, H, W]`: keeps its input as bits, no indices."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.return_indices or not x.requires_grad:
+        if self.return_indices or not (torch.is_grad_enabled() and x.requires_grad):
             return super().forward(x)
         pair = nn.modules.utils._pair
         return _SpikeMaxPool2d.apply(x, pair(self.kernel_size), pair(self.stride or self.kernel_size),

@@ -14,7 +14,7 @@ class _RectangularSpike(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward(pack_bits((x - threshold).abs() < halfwidth))
         ctx.height, ctx.shape = height, x.shape
-        return (x >= threshold if inclusive else x > threshold).to(x.dtype)
+        return (torch.ge if inclusive else torch.gt)(x, threshold, out=torch.empty_like(x))
 
     @staticmethod
     def backward(ctx, grad):
@@ -31,4 +31,7 @@ def spike(x: torch.Tensor, threshold: float = 0.5, halfwidth: float = 0.5, heigh
     Output: 0/1 in `x.dtype`. Backward: rectangular surrogate, `ds/dx = height` where
     `|x - threshold| < halfwidth`, else 0. Defaults are the published LIF/LIAF values.
     """
+    if not (torch.is_grad_enabled() and x.requires_grad):
+        op = torch.ge if inclusive else torch.gt
+        return op(x, threshold, out=torch.empty_like(x))        # 0/1 written in x.dtype
     return _RectangularSpike.apply(x, float(threshold), float(halfwidth), float(height), bool(inclusive))

@@ -101,6 +101,22 @@ def test_published_matches_reference(analog, dtype, leak_shape):
 
 
 @pytest.mark.parametrize("analog", [False, True], ids=["lif", "liaf"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_no_grad_output_equals_differentiable_output(analog, dtype):
+    """Without gradients the cell skips its autograd Function (nothing kept): same output."""
+    x, _ = _inputs(dtype)
+    leak = torch.sigmoid(torch.tensor([0.4]))
+    fn = models.liaf if analog else models.lif
+    with torch.no_grad():
+        fast = fn(x.clone().requires_grad_(True), leak, backend="torch")
+    full = fn(x.clone().requires_grad_(True), leak, backend="torch")
+    assert full.grad_fn is not None and fast.grad_fn is None
+    assert fast.dtype == dtype and torch.equal(fast, full.detach())
+    spikes = models.spike(x.clone().requires_grad_(True))
+    assert torch.equal(models.spike(x), spikes.detach()) and spikes.dtype == dtype
+
+
+@pytest.mark.parametrize("analog", [False, True], ids=["lif", "liaf"])
 def test_published_gradients_exact_in_fp64(analog):
     x, w = _inputs(torch.float64, shape=(6, 3, 7))
     leak = torch.sigmoid(torch.tensor([0.5], dtype=torch.float64))

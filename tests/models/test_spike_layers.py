@@ -31,6 +31,15 @@ def test_pack_round_trip():
         assert torch.equal(unpack_bits(packed, x.shape, torch.bfloat16), x.bfloat16())
 
 
+def test_pack_bit_layout_all_byte_patterns():
+    """Element i lands in bit i % 8 of byte i // 8, for each of the 256 patterns of 8 flags."""
+    patterns = torch.arange(256)
+    flags = ((patterns.unsqueeze(1) >> torch.arange(8)) & 1).reshape(-1)
+    assert torch.equal(pack_bits(flags.float()), patterns.to(torch.uint8))
+    transposed = flags.reshape(16, 128).t()                  # non-contiguous, bool
+    assert torch.equal(pack_bits(transposed.bool()), pack_bits(transposed.contiguous().float()))
+
+
 @pytest.mark.parametrize("autocast", [False, True], ids=["fp32", "bf16-autocast"])
 @pytest.mark.parametrize("stride,kernel,bias", [(1, 3, True), (2, 3, True), (2, 1, False)])
 def test_spike_conv_equals_conv(autocast, stride, kernel, bias):
@@ -85,3 +94,14 @@ def test_sharpened_ann_has_no_bit_layers():
     ref(analog).sum().backward()
     ours(analog).sum().backward()
     assert not torch.allclose(ours.weight.grad, ref.weight.grad)
+
+
+def test_no_grad_runs_the_plain_layers():
+    torch.manual_seed(0)
+    conv, pool = SpikeConv2d(4, 5, 3, padding=1), SpikeMaxPool2d(3, stride=2)
+    x = _spikes((2, 4, 9, 9), seed=7).requires_grad_(True)
+    with torch.no_grad():
+        a, b = conv(x), pool(x)
+    assert a.grad_fn is None and b.grad_fn is None
+    assert torch.equal(a, conv(x).detach()) and torch.equal(b, pool(x).detach())
+    assert type(conv(x).grad_fn).__name__ == "_SpikeConv2dBackward"
