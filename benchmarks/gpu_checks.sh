@@ -22,6 +22,6 @@ fi
 "$py" -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())" \
     | tee "$out/device.txt"
 timeout 240 "$py" -m pytest -q -p no:cacheprovider tests/models/test_triton_lif.py tests/models/test_neurons.py \
-    tests/models/test_recompute.py \
+    tests/models/test_recompute.py -k "not sharpened" \
     2>&1 | tail -25 | tee "$out/tests.txt"
 timeout 420 "$py" benchmarks/bench_models.py --skip c 2>&1 | tee "$out/bench_models.txt"

@@ -1,4 +1,4 @@
-"""Recompute a short memory-bound segment (batch norm -> neuron -> pooling) in backward.
+"""Recompute a short segment (batch norm -> neuron -> pooling) in backward instead of storing it.
 
 Autograd keeps, for every op of a segment such as `pool(neuron(BN(y)))`, the tensor that op's
 backward needs: BN its input, the neuron its input, the pool its input and int64 indices. In a

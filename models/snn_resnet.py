@@ -31,9 +31,10 @@ class _SpikingModule(nn.Module):
     convolutions, pooling and neurons keep their inputs for backward as bits. A subclass whose
     activations are not 0/1 (the sharpened-ReLU ANN of pretraining) sets it False.
 
-    `recompute`: while gradients are recorded, each BN -> neuron (-> pool) segment keeps only its
-    inputs for backward and runs again inside backward (`models.recompute`): same values and
-    gradients, a fraction of the activation memory, one more pass over those activations.
+    `recompute`: while gradients are recorded, each BN -> neuron segment (the whole stem: conv ->
+    BN -> neuron -> pool) keeps only its inputs for backward and runs again inside backward
+    (`models.recompute`): same values and gradients, a fraction of the activation memory, one
+    more pass over those activations.
     """
 
     binary_activations = True
@@ -78,15 +79,21 @@ class SpikingStem(_SpikingModule):
         self.pool = (SpikeMaxPool2d if self._spikes else nn.MaxPool2d)(3, stride=2, padding=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """`[T, B, C, H, W]` -> `[T, B, 64, H', W']` (224 -> 112 -> 55)."""
+        """`[T, B, C, H, W]` -> `[T, B, 64, H', W']` (224 -> 112 -> 55).
+
+        The whole stem is one recomputed segment: it keeps only its input, which is 16x smaller
+        than the conv output at 2 input channels (and held by the caller anyway).
+        """
         steps = x.shape[0]
-        y = self.conv(merge_time(x))
-        out = self._segment(partial(self._norm_fire_pool, steps), (y, self.bn.weight, self.bn.bias, self.decay),
-                            (self.bn,))
+        conv, bn = self.conv, self.bn
+        out = self._segment(partial(self._stem, steps),
+                            (merge_time(x), conv.weight, conv.bias, bn.weight, bn.bias, self.decay), (bn,))
         return split_time(out, steps)
 
-    def _norm_fire_pool(self, steps: int, update: bool, y, weight, bias, decay) -> torch.Tensor:
-        x = merge_time(self.fire(split_time(batch_norm(self.bn, y, weight, bias, update), steps), decay=decay))
+    def _stem(self, steps: int, update: bool, x, weight, bias, bn_weight, bn_bias, decay) -> torch.Tensor:
+        """pool(neuron(bn(conv(x)))) over `[T*B, C, H, W]`."""
+        y = self.conv(x) if update else self.conv._conv_forward(x, weight, bias)
+        x = merge_time(self.fire(split_time(batch_norm(self.bn, y, bn_weight, bn_bias, update), steps), decay=decay))
         if update:
             return self.pool(x)
         # recomputed inside backward: what it keeps lives only until this backward step ends, so

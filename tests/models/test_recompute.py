@@ -5,7 +5,6 @@ import torch
 from torch import nn
 
 from models.lif import LIFParams
-from models.pretrain.sharpened_relu import sharpen
 from models.recompute import batch_norm, recompute
 from models.small import build_small
 from models.snn_resnet import SpikingResNet
@@ -69,7 +68,7 @@ def test_tiny_resnet_step_is_unchanged(neuron, autocast):
     x = _events((4, 3, 2, 32, 32))
     plain_bytes, our_bytes = _assert_same_step(plain, ours, x, autocast)
     # the neuron inputs, the pool's input and indices and the LIAF LeakyReLU input are gone
-    assert our_bytes < 0.75 * plain_bytes
+    assert our_bytes < 0.7 * plain_bytes
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -82,16 +81,16 @@ def test_tiny_resnet_step_is_unchanged_on_cuda(neuron):
     x = _events((4, 3, 2, 32, 32)).cuda()
     plain_bytes, our_bytes = _assert_same_step(plain, ours, x, autocast=True)
     # the neuron inputs, the pool's input and indices and the LIAF LeakyReLU input are gone
-    assert our_bytes < 0.75 * plain_bytes
+    assert our_bytes < 0.7 * plain_bytes
 
 
 def test_published_liaf_resnet18_saves_under_half():
     """The published LIAF-ResNet-18 at a small input, bf16 autocast: identical step, and the
-    bytes kept for backward drop below half (the LIF network keeps bits already)."""
+    bytes kept for backward drop below 0.45 of the plain path (0.40 measured)."""
     plain, ours = _pair(lambda **kw: SpikingResNet([2, 2, 2, 2], "liaf", 10, **kw))
     x = _events((2, 2, 2, 64, 64), seed=3)
     plain_bytes, our_bytes = _assert_same_step(plain, ours, x, autocast=True)
-    assert our_bytes < 0.5 * plain_bytes
+    assert our_bytes < 0.45 * plain_bytes
 
 
 def test_fixed_decay_and_several_steps_keep_running_stats_in_step():
@@ -122,6 +121,9 @@ def test_eval_and_no_grad_use_the_running_statistics():
 
 
 def test_sharpened_ann_with_recompute():
+    # imported here: models.pretrain pulls in the training code and the store (zarr), which the
+    # GPU check (benchmarks/gpu_checks.sh) runs without
+    from models.pretrain.sharpened_relu import sharpen
     plain, ours = _pair(lambda **kw: build_small("lif_tiny", num_classes=3, widths=(8, 16), **kw))
     sharpen(plain), sharpen(ours)
     x = torch.rand(1, 4, 2, 16, 16, generator=torch.Generator().manual_seed(1))
