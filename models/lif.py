@@ -24,7 +24,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ._backend import check_backend, triton_installed
-from .spike_layers import pack_bits, unpack_bits
+from .spike_layers import pack_bits, records_grad, unpack_bits
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ def _sequence(x, leak, params: LIFParams, backend: str, analog: bool, spikes_in:
     if _use_fused(backend, x, leak):
         from . import lif_ops
         return lif_ops.lif_sequence(x, leak, *consts, bool(spikes_in))[0]
-    if not (torch.is_grad_enabled() and (x.requires_grad or leak.requires_grad)):
+    if not records_grad(x, leak):
         # nothing to differentiate: skip the Function, which would keep x or m for backward
         return _emit(_membrane(x, leak, consts[0]), x, consts[0], analog, consts[3])
     return _LeakyIntegrateFire.apply(x, leak, *consts, bool(spikes_in))

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .spike_layers import pack_bits, unpack_bits
+from .spike_layers import pack_bits, records_grad, unpack_bits
 
 
 def recomputable(bn: nn.Module) -> bool:
@@ -50,7 +50,7 @@ def batch_norm(bn: nn.BatchNorm2d, y: torch.Tensor, weight: torch.Tensor | None,
 class _Recompute(torch.autograd.Function):
     @staticmethod
     def forward(ctx, run, binary, *inputs):
-        ctx.run, ctx.binary = run, binary
+        ctx.run = run
         device = next(t.device.type for t in inputs if t is not None)
         ctx.autocast = (device, torch.is_autocast_enabled(device), torch.get_autocast_dtype(device))
         ctx.meta = [(t.shape, t.dtype) if b else None for t, b in zip(inputs, binary)]
@@ -87,8 +87,7 @@ def recompute(run: Callable[..., torch.Tensor], inputs: Sequence[torch.Tensor | 
     return _Recompute.apply(run, binary, *inputs)
 
 
-def wants_recompute(enabled: bool, *tensors: torch.Tensor) -> bool:
+def wants_recompute(enabled: bool, *tensors: torch.Tensor | None) -> bool:
     """Whether a segment should be recomputed: asked for, gradients being recorded for one of
     `tensors`, and not while `torch.compile` traces (its partitioner chooses what to recompute)."""
-    return (enabled and torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-            and not torch.compiler.is_compiling())
+    return enabled and records_grad(*tensors) and not torch.compiler.is_compiling()

@@ -62,7 +62,7 @@ class _SpikingModule(nn.Module):
         """`run(True, *inputs)`, recomputed in backward when `self.recompute` (see the class) and
         the batch norms `norms` it uses can be recomputed (not `SyncBatchNorm`)."""
         enabled = self.recompute and all(recomputable(bn) for bn in norms)
-        if wants_recompute(enabled, *[t for t in inputs if t is not None]):
+        if wants_recompute(enabled, *inputs):
             return recompute(run, inputs, binary)
         return run(True, *inputs)
 

@@ -18,6 +18,13 @@ from torch import nn
 import torch.nn.functional as F
 
 
+def records_grad(*tensors: torch.Tensor | None) -> bool:
+    """Whether autograd records an op on `tensors` (None entries ignored): grad mode is on and
+    one of them requires grad. A custom Function's forward runs, and saves, even when it does not,
+    so the layers here skip theirs then."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 def _shifts(device: torch.device) -> torch.Tensor:
     return torch.arange(8, dtype=torch.uint8, device=device)
 
@@ -86,8 +93,7 @@ class SpikeConv2d(nn.Conv2d):
     """`nn.Conv2d` (same parameters, names and hooks) for 0/1 inputs: keeps its input as bits."""
 
     def _conv_forward(self, input, weight, bias):
-        differentiable = torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad)
-        if self.padding_mode != "zeros" or isinstance(self.padding, str) or not differentiable:
+        if self.padding_mode != "zeros" or isinstance(self.padding, str) or not records_grad(input, weight):
             return super()._conv_forward(input, weight, bias)
         return spike_conv2d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
@@ -115,7 +121,7 @@ class SpikeMaxPool2d(nn.MaxPool2d):
     """`nn.MaxPool2d` for 0/1 inputs `[N, C, H, W]`: keeps its input as bits, no indices."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.return_indices or not (torch.is_grad_enabled() and x.requires_grad):
+        if self.return_indices or not records_grad(x):
             return super().forward(x)
         pair = nn.modules.utils._pair
         return _SpikeMaxPool2d.apply(x, pair(self.kernel_size), pair(self.stride or self.kernel_size),

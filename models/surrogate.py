@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import torch
 
-from .spike_layers import pack_bits, unpack_bits
+from .spike_layers import pack_bits, records_grad, unpack_bits
+
+
+def _heaviside(x: torch.Tensor, threshold: float, inclusive: bool) -> torch.Tensor:
+    """0/1 in `x.dtype`, written by the comparison itself (no bool tensor, no conversion)."""
+    return (torch.ge if inclusive else torch.gt)(x, threshold, out=torch.empty_like(x))
 
 
 class _RectangularSpike(torch.autograd.Function):
@@ -14,7 +19,7 @@ class _RectangularSpike(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward(pack_bits((x - threshold).abs() < halfwidth))
         ctx.height, ctx.shape = height, x.shape
-        return (torch.ge if inclusive else torch.gt)(x, threshold, out=torch.empty_like(x))
+        return _heaviside(x, threshold, inclusive)
 
     @staticmethod
     def backward(ctx, grad):
@@ -31,7 +36,6 @@ def spike(x: torch.Tensor, threshold: float = 0.5, halfwidth: float = 0.5, heigh
     Output: 0/1 in `x.dtype`. Backward: rectangular surrogate, `ds/dx = height` where
     `|x - threshold| < halfwidth`, else 0. Defaults are the published LIF/LIAF values.
     """
-    if not (torch.is_grad_enabled() and x.requires_grad):
-        op = torch.ge if inclusive else torch.gt
-        return op(x, threshold, out=torch.empty_like(x))        # 0/1 written in x.dtype
+    if not records_grad(x):
+        return _heaviside(x, threshold, inclusive)
     return _RectangularSpike.apply(x, float(threshold), float(halfwidth), float(height), bool(inclusive))
