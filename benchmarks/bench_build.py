@@ -110,10 +110,10 @@ class Jobs:
         import inspect
 
         from odg import ODGParams, __version__, word_dtype
-        from pipelines.build import BuildSpec, run_build
-        from pipelines.decode import MAX_PIXELS
-        from pipelines.imagenet import convert_item, imagenet_items, load_classes
-        from pipelines.store.schema import KIND_IMAGENET
+        from odg.pipelines.build import BuildSpec, run_build
+        from odg.pipelines.decode import MAX_PIXELS
+        from odg.pipelines.imagenet import convert_item, imagenet_items, load_classes
+        from odg.pipelines.store.schema import KIND_IMAGENET
         self.work = work
         self.K = shard_size
         params = ODGParams()
@@ -134,7 +134,7 @@ class Jobs:
     def build(self, name: str, client, keep: str | None = None, cpu=None):
         """Build tree `name` into a new store; returns (wall s, [worker CPU s, worker minor faults]).
         The store is removed unless `keep` names where it goes."""
-        from pipelines.build import run_build
+        from odg.pipelines.build import run_build
         self._n += 1
         url = keep or os.path.join(self.work, f"store-{self._n}.zarr")
         _rm(url)
@@ -168,7 +168,7 @@ class Jobs:
 
 
 def bench_build(args, roots, n_small, n_large, work):
-    from pipelines.build import dask_client
+    from odg.pipelines.build import dask_client
     jobs = Jobs(roots, args.shard_size, work)
     workers = args.workers
     combos = [(w, kind, size) for w in workers for kind in ("build", "decode") for size in ("small", "large")]
@@ -246,10 +246,10 @@ def bench_build(args, roots, n_small, n_large, work):
 def profile_build(args, roots, work):
     """Where a build task's time goes: the stages of `_build_shard` on one shard, in this process."""
     from odg import ODGParams, odg_events, word_dtype
-    from pipelines.decode import decode_image
-    from pipelines.imagenet import load_classes
-    from pipelines.store import writer
-    from pipelines.store.schema import KEPT, DISCARDED, KIND_IMAGENET
+    from odg.pipelines.decode import decode_image
+    from odg.pipelines.imagenet import load_classes
+    from odg.pipelines.store import writer
+    from odg.pipelines.store.schema import KEPT, DISCARDED, KIND_IMAGENET
     import numcodecs
     params = ODGParams()
     jobs = Jobs(roots, args.shard_size, work)
@@ -402,8 +402,8 @@ class Codecs:
 
 
 def bench_bytes(args, url, work):
-    from pipelines.export import export_es_imagenet
-    from pipelines.store import open_store
+    from odg.pipelines.export import export_es_imagenet
+    from odg.pipelines.store import open_store
     store = open_store(url)
     sr = store["train"]
     kept = sr.kept_indices()
@@ -475,9 +475,9 @@ def bench_bytes(args, url, work):
 # --------------------------------------------------------------------------------------------
 def bench_read(args, url, pub_dir):
     from odg import words_to_frames
-    from pipelines.export import published_relpath
-    from pipelines.store import open_store
-    from pipelines.store.schema import KEPT
+    from odg.pipelines.export import published_relpath
+    from odg.pipelines.store import open_store
+    from odg.pipelines.store.schema import KEPT
     sr = open_store(url)["train"]
     params = sr.store.params
     shards = range(min(args.read_shards, sr.n_shards))
@@ -567,7 +567,7 @@ def main(argv=None):
               f"{args.images or os.path.dirname(os.path.dirname(os.path.dirname(files[0])))}; "
               f"shard size {args.shard_size}, workers {args.workers}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
         if args.skip_build:
-            from pipelines.build import dask_client
+            from odg.pipelines.build import dask_client
             jobs = Jobs(roots, args.shard_size, work)
             url = os.path.join(work, "large.zarr")
             with dask_client(max(args.workers), quiet=True) as c:

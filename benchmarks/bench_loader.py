@@ -1,4 +1,4 @@
-"""Training input pipeline: `models.data.ESDataset` through a DataLoader vs the published loader.
+"""Training input pipeline: `odg.models.data.ESDataset` through a DataLoader vs the published loader.
 
     PATH=/work/venv/bin:$PATH python benchmarks/bench_loader.py              # builds 512 real-photo images
     PATH=/work/venv/bin:$PATH python benchmarks/bench_loader.py --store S.zarr --split val --samples 2000
@@ -88,7 +88,7 @@ def build_store(n: int, work: str, shard_size: int, workers: int) -> str:
     """A store of `n` real-photo images (benchmarks/_images.py: crops/flips of real photographs)."""
     import _images
 
-    from pipelines.cli import main as odg
+    from odg.pipelines.cli import main as odg
     tree = _images.make_tree(n)
     url = os.path.join(work, "bench.zarr")
     rc = odg(["build", "imagenet", tree, url, "--split", "train", "--workers", str(workers),
@@ -101,8 +101,8 @@ def build_store(n: int, work: str, shard_size: int, workers: int) -> str:
 def export_subset(url: str, split: str, samples: np.ndarray, out_dir: str) -> str:
     """The published layout of the given kept samples (what `odg export es-imagenet` writes per sample)."""
     from odg import events_to_published, words_to_events
-    from pipelines.export import published_relpath
-    from pipelines.store import open_store
+    from odg.pipelines.export import published_relpath
+    from odg.pipelines.store import open_store
     st = open_store(url)
     sr = st[split]
     names = sr.names()
@@ -187,8 +187,8 @@ def main(argv=None):
     ap.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a temporary folder)")
     args = ap.parse_args(argv)
 
-    from models.data import ESDataset, ShardSampler, unpack_batch
-    from pipelines.store import open_store
+    from odg.models.data import ESDataset, ShardSampler, unpack_batch
+    from odg.pipelines.store import open_store
 
     work = args.keep or tempfile.mkdtemp(prefix="odg-bench-loader-")
     os.makedirs(work, exist_ok=True)

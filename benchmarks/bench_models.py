@@ -32,8 +32,8 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-import models  # noqa: E402
-from models import _backend as models_backend  # noqa: E402
+from odg import models  # noqa: E402
+from odg.models import _backend as models_backend  # noqa: E402
 
 
 # ---- the plain PyTorch loop (autograd through ordinary ops) -----------------------------------------

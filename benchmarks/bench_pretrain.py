@@ -52,7 +52,7 @@ def sample_store(cache: Path) -> str:
     import cv2
     import numpy as np
 
-    from pipelines.cli import main as odg
+    from odg.pipelines.cli import main as odg
     url = cache / "sample.zarr"
     if (url / "zarr.json").exists() and (cache / "done").exists():
         return str(url)
@@ -90,12 +90,12 @@ def main(argv=None) -> int:
 
     import torch
 
-    from models import LIFParams
-    from models.pretrain import transfer_checkpoint
-    from models.train import (ModelConfig, TrainOptions, fixed_decay_params, get_preset, load_checkpoint,
+    from odg.models import LIFParams
+    from odg.models.pretrain import transfer_checkpoint
+    from odg.models.train import (ModelConfig, TrainOptions, fixed_decay_params, get_preset, load_checkpoint,
                               plot_accuracy_vs_time, save_checkpoint, train)
-    from models.train.inputs import SourceImages
-    from pipelines.store import open_store
+    from odg.models.train.inputs import SourceImages
+    from odg.pipelines.store import open_store
 
     torch.set_num_threads(args.threads)
     cache = Path(tempfile.gettempdir()) / "odg-bench-pretrain"

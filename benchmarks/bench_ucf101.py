@@ -11,13 +11,13 @@ source), either as is, mirrored, zoomed (a moving crop resized back to 320 x 240
 Clip lengths are spread uniformly over `--frames-per-clip` (default 100..260 frames, mean 180, as
 UCF101's clips: 7.2 s at 25 fps on average). The `--small` set is the first clips of the large set.
 
-Both jobs run on the same Dask cluster (`pipelines.build.dask_client`: a LocalCluster of
+Both jobs run on the same Dask cluster (`odg.pipelines.build.dask_client`: a LocalCluster of
 `--workers` processes, one thread each, as `odg build ucf101` starts), one task per shard of
 `--shard-size` clips:
 
   build        `run_build` of the spec `odg build ucf101 ROOT STORE --subset train` makes
-               (`pipelines.ucf101_build.build_spec`): decode, events, pack, write the shard
-  decode-only  `pipelines.ucf101.read_video` of every clip (the same streamed decode of the same
+               (`odg.pipelines.ucf101_build.build_spec`): decode, events, pack, write the shard
+  decode-only  `odg.pipelines.ucf101.read_video` of every clip (the same streamed decode of the same
                sampled frames; nothing else), in the same shard grouping
 
 Throughput is MARGINAL, (large - small) / (t_large - t_small), so the fixed costs (cluster, store
@@ -129,7 +129,7 @@ def make_root(work: str, name: str, clips) -> str:
 
 def _decode_shard(items, params) -> int:
     """Decode-only Dask task: `read_video` (the build's streamed decode of the sampled frames) of every clip."""
-    from pipelines.ucf101 import read_video
+    from odg.pipelines.ucf101 import read_video
     n = 0
     for it in items:
         frames, _ = read_video(it.video, params)
@@ -146,15 +146,15 @@ def _cpu_probe(client):
 class Jobs:
     def __init__(self, roots: dict, shard_size: int, work: str):
         from odg.video import UCFParams
-        from pipelines.ucf101_build import ucf_items
+        from odg.pipelines.ucf101_build import ucf_items
         self.params = UCFParams()
         self.roots, self.K, self.work = roots, shard_size, work
         self.items = {k: ucf_items(r, 1, "train")[0] for k, r in roots.items()}
         self._n = 0
 
     def build(self, name, client, cpu):
-        from pipelines.build import run_build
-        from pipelines.ucf101_build import build_spec
+        from odg.pipelines.build import run_build
+        from odg.pipelines.ucf101_build import build_spec
         self._n += 1
         url = os.path.join(self.work, f"store-{self._n}.zarr")
         c0, t0 = cpu(), time.perf_counter()
@@ -188,10 +188,10 @@ def profile_one(root: str, work: str, shard_size: int):
 
     from odg import __version__
     from odg.video import UCFParams, es_ucf101_events, pack_clip
-    from pipelines import build as B
-    from pipelines.store import writer
-    from pipelines.ucf101 import read_video
-    from pipelines.ucf101_build import build_spec
+    from odg.pipelines import build as B
+    from odg.pipelines.store import writer
+    from odg.pipelines.ucf101 import read_video
+    from odg.pipelines.ucf101_build import build_spec
     params = UCFParams()
     url = os.path.join(work, "profile.zarr")
     spec = build_spec(url, root, 1, "train", None, params, shard_size)
@@ -249,7 +249,7 @@ def main(argv=None):
     if not 0 < args.small < args.large:
         ap.error("need 0 < --small < --large")
     work = args.work or tempfile.mkdtemp(prefix="bench_ucf101_")
-    from pipelines.build import dask_client
+    from odg.pipelines.build import dask_client
     try:
         t0 = time.perf_counter()
         clips = make_clips(work, args.large, tuple(args.frames_per_clip), args.distinct)

@@ -2,8 +2,8 @@
 
     "torch"   a custom autograd Function of plain tensor ops: any device PyTorch supports (CPU,
               CUDA, meta), any float dtype, traced by `torch.compile`.
-    "triton"  the fused kernels of `models.triton_lif` (one launch forward, one backward) behind the
-              operators of `models.lif_ops`: CUDA tensors, or CPU tensors through Triton's
+    "triton"  the fused kernels of `odg.models.triton_lif` (one launch forward, one backward) behind the
+              operators of `odg.models.lif_ops`: CUDA tensors, or CPU tensors through Triton's
               interpreter (slow; for checking the kernels without a GPU). Published LIF/LIAF only.
     "auto"    "triton" for CUDA tensors the kernels support when Triton is installed, else "torch".
 """

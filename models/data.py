@@ -1,6 +1,6 @@
 """PyTorch input pipeline over odg stores: dense or bit-packed event frames, shard-ordered sampling.
 
-    from models.data import ESDataset, unpack_batch
+    from odg.models.data import ESDataset, unpack_batch
     ds = ESDataset("es-imagenet.zarr", "train")           # items: (uint8 [T, 2, 224, 224], label)
     dl = ds.loader(batch_size=64, shuffle=True, seed=0, num_workers=4)
     for epoch in range(E):
@@ -16,7 +16,7 @@
 and pooled worker buffers; the pieces can be used separately (`DataLoader(ds, batch_size=B,
 sampler=ShardSampler(ds, ...), collate_fn=ds.collate_fn)`, or any sampler and collate function).
 
-Stores are read only through `pipelines.store` (`open_store`, `SplitReader.words_block`), opened lazily
+Stores are read only through `odg.pipelines.store` (`open_store`, `SplitReader.words_block`), opened lazily
 in each process on first use (nothing of zarr is pickled into DataLoader workers). Reads are served
 from whole shards: a shard's words block is read with one request and kept in a small per-process
 cache, so in a `ShardSampler` order (shards one after another, shuffled within a buffer of shards;
@@ -52,7 +52,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
-from pipelines.store import KIND_IMAGENET, KIND_UCF101, open_store
+from odg.pipelines.store import KIND_IMAGENET, KIND_UCF101, open_store
 
 LAYOUTS = ("TCHW", "CTHW")
 

@@ -12,8 +12,8 @@ conv/linear and normalisation):
 The whole loop is one autograd node: forward keeps only the membrane sequence m, backward walks
 the sequence once in reverse. The membrane is accumulated in float32 (float64 for float64 input)
 whatever the input dtype. No state survives a call, so there is nothing to reset between batches.
-`backend` picks the implementation (see `models._backend`): the PyTorch loop below, or the fused
-Triton kernels (`models.triton_lif`), which give bit-identical spikes.
+`backend` picks the implementation (see `odg.models._backend`): the PyTorch loop below, or the fused
+Triton kernels (`odg.models.triton_lif`), which give bit-identical spikes.
 """
 from __future__ import annotations
 

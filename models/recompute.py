@@ -15,7 +15,7 @@ the inputs and runs the segment twice:
 
 The values and gradients are those of running the segment once under autograd (the recomputed
 batch statistics are computed by the same kernel from the same input). Inputs listed as `binary`
-hold only 0 and 1 and are kept as bits (see `models.spike_layers`). Parameters a segment uses must
+hold only 0 and 1 and are kept as bits (see `odg.models.spike_layers`). Parameters a segment uses must
 be passed among `inputs` so that their gradients are returned.
 """
 from __future__ import annotations

@@ -39,7 +39,7 @@ class ResNet2d(nn.Module):
     """ResNet with basic blocks: 7x7/2 stem (no bias) -> BN -> ReLU -> 3x3/2 max-pool, four stages,
     global average pool, fc 512 -> num_classes. Input `[B, in_channels, H, W]`, float."""
 
-    # the published keys are this model's keys (see `models.load_published`)
+    # the published keys are this model's keys (see `odg.models.load_published`)
     PUBLISHED_TO_OURS: tuple = ()
     OURS_TO_PUBLISHED: tuple = ()
 

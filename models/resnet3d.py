@@ -47,7 +47,7 @@ class ResNet3d(nn.Module):
     MaxPool3d(3, 2, 1); four bottleneck stages (64, 128, 256, 512 wide, x4 out); global average
     pool; fc 2048 -> num_classes. Input `[T, B, C, H, W]`, float; output logits `[B, num_classes]`."""
 
-    # the published keys are this model's keys (see `models.load_published`)
+    # the published keys are this model's keys (see `odg.models.load_published`)
     PUBLISHED_TO_OURS: tuple = ()
     OURS_TO_PUBLISHED: tuple = ()
 

@@ -1,16 +1,16 @@
 """Tiny LIF/LIAF ResNets for tests, demos and quick CPU experiments (not published networks).
 
-Same cells, blocks and naming as `models.snn_resnet.SpikingResNet` (stem `conv1` = 7x7/2 conv with
+Same cells, blocks and naming as `odg.models.snn_resnet.SpikingResNet` (stem `conv1` = 7x7/2 conv with
 bias -> BN -> neuron -> 3x3/2 max-pool; `layer1`, `layer2`, ... of `SpikingBasicBlock`; per-step
 global average, mean over T, `fc`), only narrower and shallower: by default 2 -> 16 -> 32 channels,
 one block per stage (`widths=(16, 32)`). Every training and transfer path that works on the
 published ResNets works on these, in a fraction of a second per step on a CPU.
 
-    from models.small import build_small, SMALL_MODELS
+    from odg.models.small import build_small, SMALL_MODELS
     net = build_small("lif_tiny", num_classes=4)             # input [T, B, 2, H, W], e.g. 32 x 32
 
-They are deliberately not in `models.zoo` (whose list is the published networks); the training
-code (`models.train.build_model`) resolves these names first, then the zoo's.
+They are deliberately not in `odg.models.zoo` (whose list is the published networks); the training
+code (`odg.models.train.build_model`) resolves these names first, then the zoo's.
 """
 from __future__ import annotations
 

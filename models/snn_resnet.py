@@ -4,7 +4,7 @@ This implementation takes `[T, B, C, H, W]`. Convolutions, normalisation and poo
 step on the merged `[T*B, C, H, W]` batch; `BatchNorm2d` over that batch has exactly the statistics
 of the published `BatchNorm3d` over (B, T, H, W) per channel. Names map to the published keys as
 `conv1.kernel -> conv1.conv`, `conv1.NormLayer -> conv1.bn`, `cv1/cv2 -> conv1/conv2`,
-`shortcut_norm -> shortcut_bn` (see `models.published`).
+`shortcut_norm -> shortcut_bn` (see `odg.models.published`).
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class _SpikingModule(nn.Module):
 
     `recompute`: while gradients are recorded, each BN -> neuron segment (the whole stem: conv ->
     BN -> neuron -> pool) keeps only its inputs for backward and runs again inside backward
-    (`models.recompute`): same values and gradients, a fraction of the activation memory, one
+    (`odg.models.recompute`): same values and gradients, a fraction of the activation memory, one
     more pass over those activations.
     """
 
@@ -163,7 +163,7 @@ class SpikingResNet(nn.Module):
     Input `[T, B, C, H, W]` (published: T=8, C=2, 224x224), float. Output logits `[B, num_classes]`.
     """
 
-    # (published key pattern, this model's key) and back; used by `models.load_published`
+    # (published key pattern, this model's key) and back; used by `odg.models.load_published`
     PUBLISHED_TO_OURS = ((r"^conv1\.kernel\.", "conv1.conv."),
                          (r"^conv1\.NormLayer\.", "conv1.bn."),
                          (r"^(layer\d+\.\d+)\.cv(\d)\.", r"\1.conv\2."),

@@ -52,7 +52,7 @@ def summary(name: str, input_shape: tuple[int, ...] | None = None, **options) ->
     """Parameters, multiply-adds and input layout of zoo model `name`.
 
     input_shape: defaults to the published input at batch 1 (e.g. `[8, 1, 2, 224, 224]`, T first).
-    options: as for `models.build`. Runs on the meta device: no weights are allocated, nothing is
+    options: as for `odg.models.build`. Runs on the meta device: no weights are allocated, nothing is
     computed (about a second even for the 3D ResNets).
     """
     s = spec(name)

@@ -1,4 +1,4 @@
-"""Fused Triton kernels for the published LIF / LIAF cell (see `models.lif` for the dynamics).
+"""Fused Triton kernels for the published LIF / LIAF cell (see `odg.models.lif` for the dynamics).
 
 One launch runs the whole forward sequence and one launch the whole backward sequence. Each
 program owns `BLOCK` neurons and walks the T steps itself, so the membrane never leaves registers
@@ -13,7 +13,7 @@ between steps:
 
 N is the product of all axes after T (the input is made contiguous). The leak factor k is one
 scalar (the published cell's `sigmoid(decay)`). The membrane is accumulated in fp32 with the same
-rounding steps as the PyTorch path (`models.lif`): `where(m <= th, m * k, 0) + x`, launched with
+rounding steps as the PyTorch path (`odg.models.lif`): `where(m <= th, m * k, 0) + x`, launched with
 floating-point contraction off, so spikes are bit-identical to it.
 
 On CUDA tensors the kernels are compiled by Triton. On CPU tensors they run through Triton's

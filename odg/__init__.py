@@ -4,7 +4,21 @@
 - `edge_integral`, `edge_integral_image`: events back to a grey relief map;
 - `es_ucf101_events`: the ES-UCF101 video method;
 - `odg.events`: the event record and its frame / published / bit-packed forms.
+
+Subpackages: `odg.pipelines` (sources, the store, Dask builds, statistics, the CLI) and
+`odg.models` (torch networks, datasets, training). In the repository they are the top-level
+folders `pipelines/` and `models/`; setuptools installs them under `odg/`.
 """
+import os as _os
+
+# A source checkout (the repository root first on sys.path, as `python -m pytest` puts it):
+# `odg.pipelines` and `odg.models` are the folders beside this one. Installed, they live inside it.
+_here = _os.path.dirname(_os.path.abspath(__file__))
+_root = _os.path.dirname(_here)
+if not _os.path.isdir(_os.path.join(_here, "pipelines")) and all(
+        _os.path.isfile(_os.path.join(_root, d, "__init__.py")) for d in ("pipelines", "models")):
+    __path__.append(_root)  # noqa: F821 - the package's own search path
+del _here, _root
 from .events import (EVENT_DTYPE, events_to_frames, events_to_published, events_to_words, frames_to_events,
                      pack_frames, published_to_events, unpack_frames, word_dtype, words_to_events,
                      words_to_frames)

@@ -1,6 +1,6 @@
 """ES-UCF101: a video clip to events, exactly as the published ES-UCF101 generator ("mode 1").
 
-Pure kernels on arrays, no file I/O (`pipelines.ucf101` reads frame folders and `.avi` files).
+Pure kernels on arrays, no file I/O (`odg.pipelines.ucf101` reads frame folders and `.avi` files).
 
 The published method (ODG-SPEC, "ES-UCF101: video to events"), per clip:
 

@@ -1,4 +1,4 @@
-"""The `odg` command line. Commands live in `pipelines.commands.*`, one module each."""
+"""The `odg` command line. Commands live in `odg.pipelines.commands.*`, one module each."""
 from __future__ import annotations
 
 import argparse

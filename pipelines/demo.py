@@ -16,7 +16,7 @@ from .decode import read_image
 
 def sample_root() -> str:
     """Folder of the bundled sample (holds train/<wnid>/*.JPEG)."""
-    return str(resources.files("pipelines").joinpath("data", "sample"))
+    return str(resources.files("odg.pipelines").joinpath("data", "sample"))
 
 
 def run_demo(out: str, workers: int = 2, progress: bool = True) -> dict:

@@ -76,7 +76,7 @@ def _lookup(wnids: tuple) -> dict:
 
 
 def _data_text(name: str) -> str:
-    return resources.files("pipelines").joinpath("data", name).read_text()
+    return resources.files("odg.pipelines").joinpath("data", name).read_text()
 
 
 @lru_cache(maxsize=1)

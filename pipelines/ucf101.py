@@ -16,7 +16,7 @@ minus 1). A clip's class is the folder part of its list line (UCF101 spells some
 differently, e.g. `HandstandPushups/v_HandStandPushups_g01_c01.avi`).
 
 `convert_clip` turns one clip into its events (`odg.video.es_ucf101_events`) or raises `Reject`
-(from `pipelines.errors`) saying why: missing or unreadable video, truncated video, fewer than 2
+(from `odg.pipelines.errors`) saying why: missing or unreadable video, truncated video, fewer than 2
 frames, missing frame folder, unreadable frame JPEG, frames of different sizes.
 
 Video decoding is streamed with `cv2.VideoCapture` and keeps only the sampled frames (grey, via

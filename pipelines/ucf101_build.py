@@ -1,4 +1,4 @@
-"""ES-UCF101 store builds: UCF101 clips -> an "es-ucf101" store split, on Dask (`pipelines.build.run_build`).
+"""ES-UCF101 store builds: UCF101 clips -> an "es-ucf101" store split, on Dask (`odg.pipelines.build.run_build`).
 
     odg build ucf101 ROOT STORE --split 1 --subset train [--frames DIR] [--workers N]
 
@@ -14,7 +14,7 @@ Store layout for kind "es-ucf101" (see docs/STORE.md for the common arrays):
   `shape` (H, W); `count` (ON, OFF);
 - status: every clip that reads is KEPT (ES-UCF101 discards nothing); a clip that does not read
   (missing, unreadable, truncated, fewer than 2 frames, ...) is REJECTED with the reason from
-  `pipelines.errors.Reject`. DISCARDED is never used.
+  `odg.pipelines.errors.Reject`. DISCARDED is never used.
 
 The payload `[H, W]` is fixed per split. Without `--size` it is the frame size of the split's
 first readable clip (probed in the client, before any task runs: `probe_frame_size`); a clip of

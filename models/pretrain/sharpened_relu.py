@@ -13,7 +13,7 @@ whatever the ramp, so the ANN learns with the gradients the SNN will see.
 
 The ANN is the SNN itself with its neuron functions swapped (`sharpen`): same modules, same
 parameter and buffer names and shapes, so every weight (BN included) loads unchanged into the
-LIF SNN (`models.pretrain.transfer`). It runs one time step: a static image `[B, C, H, W]` is fed
+LIF SNN (`odg.models.pretrain.transfer`). It runs one time step: a static image `[B, C, H, W]` is fed
 as `[1, B, C, H, W]`; with T = 1 the LIF membrane is its input, so the SNN's first step computes
 exactly the ANN's pre-activations.
 """
@@ -87,7 +87,7 @@ _SWAP = {SpikingStem: SharpStem, SpikingBasicBlock: SharpBasicBlock,
 
 
 def sharpen(model: nn.Module) -> nn.Module:
-    """Turn a LIF/LIAF ResNet (zoo or `models.small`) into its sharpened-ReLU ANN, in place.
+    """Turn a LIF/LIAF ResNet (zoo or `odg.models.small`) into its sharpened-ReLU ANN, in place.
 
     Only the classes of its stem and blocks change (to subclasses that override the neuron
     functions), and its `SpikeConv2d` / `SpikeMaxPool2d` become `nn.Conv2d` / `nn.MaxPool2d`:

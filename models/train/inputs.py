@@ -1,7 +1,7 @@
 """What the networks are fed: loaders over a store's split, and batches turned into model inputs.
 
 Inputs (`ModelConfig.input`):
-- `events`: the event frames as `models.data.ESDataset` gives them, `[T, B, 2, H, W]`, 0/1;
+- `events`: the event frames as `odg.models.data.ESDataset` gives them, `[T, B, 2, H, W]`, 0/1;
 - `mean`: the frames averaged over time, a static 2-channel image in [0, 1];
 - `ei`: the Edge-Integral relief (`odg.edge_integral`, computed here on the batch with torch),
   divided by T: a 1-channel image of the source's edges in [-1, 1] (ES-ImageNet stores);
@@ -47,7 +47,7 @@ class SourceImages(Dataset):
     `ShardSampler` works on it). Needs a split built from a folder that is still reachable."""
 
     def __init__(self, store, split: str):
-        from pipelines.store import KIND_IMAGENET, open_store
+        from odg.pipelines.store import KIND_IMAGENET, open_store
         es = ESDataset(store, split)
         st = open_store(es.url)
         if st.kind != KIND_IMAGENET:
@@ -73,7 +73,7 @@ class SourceImages(Dataset):
         return len(self.names)
 
     def __getitem__(self, i: int):
-        from pipelines.stats.gallery import source_view
+        from odg.pipelines.stats.gallery import source_view
         img = source_view(os.path.join(self.root, self.names[i]), self.shapes[i], self.params)
         if img is None:
             raise OSError(f"cannot read {os.path.join(self.root, self.names[i])}")
@@ -164,6 +164,6 @@ def prepare(batch: torch.Tensor, cfg: ModelConfig, input_size: int | None, devic
 
 def odg_params_of(store: str):
     """The store's ODG parameters (ES-ImageNet) or None."""
-    from pipelines.store import KIND_IMAGENET, open_store
+    from odg.pipelines.store import KIND_IMAGENET, open_store
     st = open_store(store)
     return st.params if st.kind == KIND_IMAGENET else None

@@ -1,6 +1,6 @@
 """The training loop behind `odg train` and `odg pretrain ann`: one process, or many under torchrun.
 
-    from models.train import TrainOptions, train, get_preset, ModelConfig
+    from odg.models.train import TrainOptions, train, get_preset, ModelConfig
     cfg = ModelConfig("lif_tiny", num_classes=1000)
     train(TrainOptions(store="s.zarr", out="runs/a", model=cfg, recipe=get_preset("es-imagenet-resnet18")))
 
@@ -184,7 +184,7 @@ def train(opts: TrainOptions) -> dict:
 
 
 def _train(opts: TrainOptions, env: DistEnv, log) -> dict:
-    from pipelines.store import open_store
+    from odg.pipelines.store import open_store
 
     out = Path(opts.out)
     if opts.amp not in (None, "bf16"):

@@ -27,8 +27,8 @@ INPUT_HELP = {
 
 
 def build_model(name: str, num_classes: int, **options) -> nn.Module:
-    """A fresh network by name: the tiny models of `models.small` (`lif_tiny`, `liaf_tiny`), then
-    the zoo's (`models.build`)."""
+    """A fresh network by name: the tiny models of `odg.models.small` (`lif_tiny`, `liaf_tiny`), then
+    the zoo's (`odg.models.build`)."""
     if name in SMALL_MODELS:
         return build_small(name, num_classes=num_classes, **options)
     return zoo.build(name, num_classes=num_classes, **options)
@@ -53,11 +53,11 @@ def fixed_decay_params(decay: float = 0.25, **kw) -> LIFParams:
 class ModelConfig:
     """A network and the input it takes.
 
-    name: `models.small` or zoo name. num_classes: classifier outputs. in_channels: stem input
+    name: `odg.models.small` or zoo name. num_classes: classifier outputs. in_channels: stem input
     channels (2 for events and `mean`, 1 for `ei`, 3 for `rgb`). input: one of `INPUTS`.
     steps: for static inputs fed to an SNN, the number of time steps the image is repeated over
     (None: the events' own T). neuron: `LIFParams` fields for the LIF/LIAF ResNets (None for the
-    ANN baselines). ann: the sharpened-ReLU ANN of pipeS (`models.pretrain.sharpen`), fed one
+    ANN baselines). ann: the sharpened-ReLU ANN of pipeS (`odg.models.pretrain.sharpen`), fed one
     step. widths: stage widths of the tiny models (None: their default).
     """
 

@@ -1,6 +1,6 @@
 """`odg build ucf101 ROOT STORE [--split 1|2|3] [--subset train|test|all] [--frames DIR] ...`
 
-The store split is named `<subset><split>` (`train1`, `test1`, `all1`, ...); see `pipelines.ucf101_build`.
+The store split is named `<subset><split>` (`train1`, `test1`, `all1`, ...); see `odg.pipelines.ucf101_build`.
 """
 from ..cli import UserError
 from ._dask_options import add_build_options, check_build_options, execute

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 def _list(args) -> int:
-    import models
+    from odg import models
 
     rows = [models.summary(name) for name in models.list_models()]
     print(f"{'name':<18} {'parameters':>12} {'GMACs':>8}  {'input':<22} description")
@@ -14,8 +14,8 @@ def _list(args) -> int:
 
 
 def _summary(args) -> int:
-    import models
-    from pipelines.cli import UserError
+    from odg import models
+    from odg.pipelines.cli import UserError
 
     if args.name not in models.list_models():
         raise UserError(f"unknown model {args.name!r}; known: {', '.join(models.list_models())}")

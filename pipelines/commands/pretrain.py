@@ -13,9 +13,9 @@ def _ann(args) -> int:
 def _transfer(args) -> int:
     from pathlib import Path
 
-    from models.pretrain.transfer import TransferError, transfer_checkpoint
-    from models.train import checkpoint as ckpt_io
-    from pipelines.cli import UserError
+    from odg.models.pretrain.transfer import TransferError, transfer_checkpoint
+    from odg.models.train import checkpoint as ckpt_io
+    from odg.pipelines.cli import UserError
 
     try:
         src = ckpt_io.load(args.source)

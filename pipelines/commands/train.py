@@ -71,7 +71,7 @@ def add_training_arguments(p: argparse.ArgumentParser, default_preset: str, ann:
 
 
 def _presets_text() -> str:
-    from models.train import PRESETS
+    from odg.models.train import PRESETS
     lines = []
     for name in sorted(PRESETS):
         r = PRESETS[name]
@@ -94,7 +94,7 @@ def _recipe(args, base):
 
 def run_training(args, default_preset: str, ann: bool = False) -> int:
     """Handler of `odg train` and `odg pretrain ann`."""
-    from pipelines.cli import UserError
+    from odg.pipelines.cli import UserError
 
     if args.list_presets:
         print(_presets_text())
@@ -103,12 +103,12 @@ def run_training(args, default_preset: str, ann: bool = False) -> int:
         raise UserError("--store is required")
     import dataclasses
 
-    from models import LIFParams
-    from models.train import ModelConfig, TrainError, TrainOptions, get_preset, known_models, train
-    from models.train.loop import INPUT_CHANNELS, resume_state
-    from models.train.model_config import fixed_decay_params, is_spiking_resnet
-    from models.train import checkpoint as ckpt_io
-    from models.train.presets import Recipe
+    from odg.models import LIFParams
+    from odg.models.train import ModelConfig, TrainError, TrainOptions, get_preset, known_models, train
+    from odg.models.train.loop import INPUT_CHANNELS, resume_state
+    from odg.models.train.model_config import fixed_decay_params, is_spiking_resnet
+    from odg.models.train import checkpoint as ckpt_io
+    from odg.models.train.presets import Recipe
 
     try:
         base = get_preset(args.preset or default_preset)
@@ -168,8 +168,8 @@ def run_training(args, default_preset: str, ann: bool = False) -> int:
                 raise UserError("name a model with --model (or a checkpoint with --init)")
             if name not in known_models():
                 raise UserError(f"unknown model {name!r}; known: {', '.join(known_models())}")
-            from pipelines.store import open_store
-            from pipelines.store.writer import StoreError
+            from odg.pipelines.store import open_store
+            from odg.pipelines.store.writer import StoreError
             try:
                 n_classes = args.num_classes or len(open_store(args.store).classes)
             except (StoreError, OSError) as e:

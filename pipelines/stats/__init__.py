@@ -12,6 +12,6 @@ __all__ = ["write_report", "compute_stats"]
 
 
 def compute_stats(*args, **kw):
-    """See `pipelines.stats.compute.compute_stats`."""
+    """See `odg.pipelines.stats.compute.compute_stats`."""
     from .compute import compute_stats as f
     return f(*args, **kw)

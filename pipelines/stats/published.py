@@ -29,7 +29,7 @@ LISTED = 1000          # disagreements listed by name at most (all are counted)
 @lru_cache(maxsize=1)
 def published_val() -> dict:
     """Image stem -> (class K, a, b) of every image the published validation set kept."""
-    text = resources.files("pipelines").joinpath("data", PUBLISHED_VAL_LIST).read_text()
+    text = resources.files("odg.pipelines").joinpath("data", PUBLISHED_VAL_LIST).read_text()
     out = {}
     for line in text.splitlines():
         if line.strip():

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from models import TemporalAttention, keep_mask
+from odg.models import TemporalAttention, keep_mask
 
 
 def test_scores_follow_the_definition():

@@ -1,4 +1,4 @@
-"""`models.data`: ESDataset, ShardSampler, collate and unpacking, on real stores built from real
+"""`odg.models.data`: ESDataset, ShardSampler, collate and unpacking, on real stores built from real
 photographs (the ODG test-vector images and scikit-image's photographs) and from the ES-UCF101
 test clip (the published generator's output); DataLoaders with real worker processes."""
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from models.data import ESDataset, ShardSampler, collate_events, unpack_batch
+from odg.models.data import ESDataset, ShardSampler, collate_events, unpack_batch
 from odg import pack_frames
-from pipelines.store import KIND_UCF101, open_store
+from odg.pipelines.store import KIND_UCF101, open_store
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "testvectors"
@@ -49,7 +49,7 @@ def make_tree(root: Path) -> Path:
 
 
 def build_store(tmp: Path, shard_size: int = 2) -> str:
-    from pipelines.cli import main as odg
+    from odg.pipelines.cli import main as odg
     tree = make_tree(tmp / "tree")
     url = str(tmp / "store.zarr")
     assert odg(["build", "imagenet", str(tree), url, "--split", "train", "--workers", "1",
@@ -295,7 +295,7 @@ def ucf_store(tmp_path_factory):
     """An es-ucf101 store written through the store writer (three clips, a partial last shard): the
     published generator's output for a real clip, its mirror image and its time reversal."""
     video = pytest.importorskip("odg.video")
-    from pipelines.store import writer
+    from odg.pipelines.store import writer
     ev = _ucf_vector()                                              # uint8 [2, 30, 240, 320]
     clips = [ev, ev[:, :, :, ::-1], ev[::-1, ::-1]]                  # mirrored; reversed (ON <-> OFF)
     url = str(tmp_path_factory.mktemp("ucf") / "ucf.zarr")
@@ -337,7 +337,7 @@ def test_ucf_clips(ucf_store):
 
 def test_ucf_store_built_by_odg(tmp_path):
     """`odg build ucf101` from the test clip's frame folder: the published array, through ESDataset."""
-    from pipelines.cli import main as odg
+    from odg.pipelines.cli import main as odg
     clip = "v_Panning_g02_c01"
     frames = DATA / "ucf" / "frames"
     if not (frames / clip).is_dir():

@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-import models
-from models import LIFParams, TASNNLIFParams
+from odg import models
+from odg.models import LIFParams, TASNNLIFParams
 
 
 # ---- references: plain per-step loops, autograd through ordinary ops ------------------------------

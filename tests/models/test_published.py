@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import models
+from odg import models
 
 LISTINGS = Path(__file__).resolve().parents[1] / "data" / "published-models"
 

@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from models.lif import LIFParams
-from models.recompute import batch_norm, recompute
-from models.small import build_small
-from models.snn_resnet import SpikingResNet
+from odg.models.lif import LIFParams
+from odg.models.recompute import batch_norm, recompute
+from odg.models.small import build_small
+from odg.models.snn_resnet import SpikingResNet
 
 from .test_neurons import cosine
 
@@ -123,7 +123,7 @@ def test_eval_and_no_grad_use_the_running_statistics():
 def test_sharpened_ann_with_recompute():
     # imported here: models.pretrain pulls in the training code and the store (zarr), which the
     # GPU check (benchmarks/gpu_checks.sh) runs without
-    from models.pretrain.sharpened_relu import sharpen
+    from odg.models.pretrain.sharpened_relu import sharpen
     plain, ours = _pair(lambda **kw: build_small("lif_tiny", num_classes=3, widths=(8, 16), **kw))
     sharpen(plain), sharpen(ours)
     x = torch.rand(1, 4, 2, 16, 16, generator=torch.Generator().manual_seed(1))

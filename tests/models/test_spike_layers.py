@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from models.spike_layers import SpikeConv2d, SpikeMaxPool2d, pack_bits, unpack_bits
+from odg.models.spike_layers import SpikeConv2d, SpikeMaxPool2d, pack_bits, unpack_bits
 
 
 def _spikes(shape, seed=0, p=0.3):
@@ -67,7 +67,7 @@ def test_spike_maxpool_equals_maxpool(autocast):
 
 
 def test_lif_resnet_uses_them_and_liaf_does_not():
-    import models
+    from odg import models
     lif, liaf = models.build("lif_resnet18", num_classes=10), models.build("liaf_resnet18", num_classes=10)
     assert isinstance(lif.layer1[0].conv1, SpikeConv2d) and isinstance(lif.conv1.pool, SpikeMaxPool2d)
     assert not isinstance(liaf.layer1[0].conv1, SpikeConv2d)
@@ -78,8 +78,8 @@ def test_lif_resnet_uses_them_and_liaf_does_not():
 def test_sharpened_ann_has_no_bit_layers():
     """pipeS's ANN feeds sharpened-ReLU values in [0, 1] to its convolutions: they must be plain,
     since a bit-keeping layer given other values than 0/1 gets wrong weight gradients."""
-    from models.pretrain import sharpen
-    from models.small import build_small
+    from odg.models.pretrain import sharpen
+    from odg.models.small import build_small
     lif = build_small("lif_tiny", num_classes=4)
     assert any(isinstance(m, SpikeConv2d) for m in lif.modules())
     ann = sharpen(lif)

@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-import models
-from models.tasnn import TASNN, TASNNConfig
+from odg import models
+from odg.models.tasnn import TASNN, TASNNConfig
 
 SMALL = TASNNConfig(convs=((8, False), (16, True), (16, True)), fcs=(32,), steps=8, reduction=4,
                     input_size=(2, 16, 16))

@@ -1,9 +1,9 @@
-"""`models.train` and `models.pretrain` (odg train, odg pretrain ann/transfer) on a tiny real store.
+"""`odg.models.train` and `odg.models.pretrain` (odg train, odg pretrain ann/transfer) on a tiny real store.
 
 The store is built from real photographs (the ODG test-vector images and the bundled ILSVRC2012
 sample JPEGs, with mirror images for training and centre crops for validation; 4 classes), so
 every path runs on genuine ES-ImageNet samples; frames are average-pooled to 32 x 32 and the
-networks are the tiny ResNets of `models.small`. Where a LIF network must learn, the tests use the
+networks are the tiny ResNets of `odg.models.small`. Where a LIF network must learn, the tests use the
 opt-in surrogate window 0.75 (with the published 0.5 a LIF-ResNet's blocks pass no gradient).
 """
 from __future__ import annotations
@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 import torch
 
-from models.pretrain import ramp, sharpen, sharpened_relu
-from models.pretrain.transfer import TransferError, transfer_checkpoint
-from models.train import (ModelConfig, TrainError, TrainOptions, get_preset, load_checkpoint, read_metrics,
+from odg.models.pretrain import ramp, sharpen, sharpened_relu
+from odg.models.pretrain.transfer import TransferError, transfer_checkpoint
+from odg.models.train import (ModelConfig, TrainError, TrainOptions, get_preset, load_checkpoint, read_metrics,
                           state_hash, train)
-from pipelines.cli import main as odg
+from odg.pipelines.cli import main as odg
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "tests" / "data" / "odg" / "images"
@@ -73,7 +73,7 @@ def one_thread():
 
 
 def tiny(name="lif_tiny", input="events", ann=False, steps=None, neuron=None, in_channels=None):
-    from models import LIFParams
+    from odg.models import LIFParams
     params = dataclasses.asdict(LIFParams(learn_decay=not ann, **WIDE)) if neuron is None else neuron
     channels = {"events": 2, "mean": 2, "ei": 1, "rgb": 3}[input] if in_channels is None else in_channels
     return ModelConfig(name, num_classes=4, in_channels=channels, input=input, steps=steps, neuron=params, ann=ann)
@@ -117,10 +117,10 @@ def test_sharpened_relu_ramp_and_surrogate_backward():
 
 
 def test_edge_integral_batch_equals_odg(store):
-    from models.data import ESDataset
-    from models.train.inputs import edge_integral_batch
+    from odg.models.data import ESDataset
+    from odg.models.train.inputs import edge_integral_batch
     from odg import edge_integral
-    from pipelines.store import open_store
+    from odg.pipelines.store import open_store
     st = open_store(store)
     frames, _ = next(iter(ESDataset(store, "val").loader(3, shuffle=False)))
     ei = edge_integral_batch(frames, st.params)
@@ -168,7 +168,7 @@ def test_two_process_ddp_on_cpu_agrees(store, tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "pipelines", "train", "--store", store, "--model", "lif_tiny", "--surrogate-halfwidth", "0.75",
+           "-m", "odg", "train", "--store", store, "--model", "lif_tiny", "--surrogate-halfwidth", "0.75",
            "--input-size", str(SIZE), "--batch-size", "4", "--num-classes", "4", "--epochs", "1",
            "--out", str(out), "--quiet", "--device", "cpu"]
     p = subprocess.run(cmd, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=180)
@@ -278,7 +278,7 @@ def test_stem_swap_reports_and_refuses_mismatches(ann_ckpt, tmp_path):
 
 def test_stem_warmup_trains_only_the_stem_then_everything(ann_ckpt, store, tmp_path):
     out, _ = transfer_checkpoint(load_checkpoint(ann_ckpt), stem=2, surrogate_halfwidth=0.75)
-    from models.train.checkpoint import save
+    from odg.models.train.checkpoint import save
     init = save(out, tmp_path / "piped_init.pt")
     res = run(store, tmp_path / "piped", preset="piped", epochs=2, limit=2, val=None, init=str(init),
               keep_checkpoints=True, lr=0.05)

@@ -9,13 +9,13 @@ import re
 import pytest
 import torch
 
-import models
-from models import LIFParams
+from odg import models
+from odg.models import LIFParams
 
 from .test_neurons import cosine, ref_published
 
 triton = pytest.importorskip("triton", reason="Triton has wheels for Linux x86_64 only")
-from models import triton_lif  # noqa: E402
+from odg.models import triton_lif  # noqa: E402
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -136,7 +136,7 @@ def test_backend_choice_and_refusals():
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_fused_in_models_and_compile(device):
-    from models.small import build_small
+    from odg.models.small import build_small
     x = (torch.rand(4, 2, 2, 16, 16, generator=torch.Generator().manual_seed(0)) < 0.3).float().to(device)
     for name, params in (("liaf_tiny", LIFParams()), ("lif_tiny", LIFParams(surrogate_halfwidth=0.75))):
         torch.manual_seed(0)

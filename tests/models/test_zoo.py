@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import models
+from odg import models
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED_COUNTS = {
@@ -117,7 +117,7 @@ def test_summary_counts_multiply_adds():
 
 
 def test_cli_list_and_summary(capsys):
-    from pipelines.cli import main
+    from odg.pipelines.cli import main
 
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
@@ -130,7 +130,7 @@ def test_cli_list_and_summary(capsys):
 
 
 def test_cli_module_does_not_import_torch():
-    code = ("import sys, argparse; from pipelines.cli import CLI; import pipelines.commands.models as m; "
+    code = ("import sys, argparse; from odg.pipelines.cli import CLI; import pipelines.commands.models as m; "
             "m.register(CLI(argparse.ArgumentParser())); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          env={"PYTHONPATH": str(ROOT), "PATH": ""}, check=True).stdout

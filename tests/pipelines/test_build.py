@@ -11,14 +11,14 @@ import time
 import numpy as np
 import pytest
 
-from pipelines.cli import main as odg_main
-from pipelines.imagenet import imagenet_items, load_classes
-from pipelines.store import REJECTED, open_store
+from odg.pipelines.cli import main as odg_main
+from odg.pipelines.imagenet import imagenet_items, load_classes
+from odg.pipelines.store import REJECTED, open_store
 
 from .trees import (BAD_FILES, VEC, VECTOR_LAYOUT, WNID0, WNID1, WNID2, bad_tree, real_jpeg, store_bytes,
                     tar_from_tree, vector_tree)
 
-ODG = [sys.executable, "-m", "pipelines"]
+ODG = [sys.executable, "-m", "odg"]
 
 
 def odg(*args):
@@ -283,7 +283,7 @@ def slow_tree(tmp_path_factory):
 def test_killed_worker_build_still_completes_identically(slow_tree, tmp_path):
     from distributed import Client, LocalCluster
 
-    from pipelines.build import run_build
+    from odg.pipelines.build import run_build
     root, clean = slow_tree
     url = str(tmp_path / "killed.zarr")
     spec = _spec(root, url)
@@ -301,7 +301,7 @@ def test_killed_worker_build_still_completes_identically(slow_tree, tmp_path):
 
 
 def _spec(root, url):
-    from pipelines.imagenet import build_spec
+    from odg.pipelines.imagenet import build_spec
     return build_spec(url, str(root), "train", shard_size=2)
 
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from odg import edge_integral_events, edge_integral_image, odg_events
-from pipelines.cli import main as odg_main
+from odg.pipelines.cli import main as odg_main
 
 from .trees import BAD_FILES, VEC
 
@@ -69,6 +69,6 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert "sample.zarr" in out and "kept" in out
     assert len(os.listdir(tmp_path / "demo" / "reconstructions")) == 7
     assert (tmp_path / "demo" / "converted" / "convert.tsv").exists()
-    from pipelines.store import open_store
+    from odg.pipelines.store import open_store
     sr = open_store(str(tmp_path / "demo" / "sample.zarr"))["train"]
     assert len(sr) == 7 and sr.complete

@@ -4,7 +4,7 @@ import re
 
 import numpy as np
 
-from pipelines.store import open_store
+from odg.pipelines.store import open_store
 
 from .trees import vector_tree
 
@@ -12,7 +12,7 @@ ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 
 
 def test_store_md_plain_zarr_snippet(tmp_path):
-    from pipelines.cli import main
+    from odg.pipelines.cli import main
     vector_tree(str(tmp_path / "in"))
     url = str(tmp_path / "es-imagenet.zarr")
     assert main(["build", "imagenet", str(tmp_path / "in"), url, "--split", "train", "--workers", "1", "--quiet"]) == 0

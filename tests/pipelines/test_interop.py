@@ -2,7 +2,7 @@
 `odg export es-imagenet` export.
 
 - tonic: `ToFrame` on odg events gives odg's frames (correspondence documented in the test).
-- SpikingJelly: an export arranged by `pipelines.spikingjelly_layout` is what `ESImageNet` reads.
+- SpikingJelly: an export arranged by `odg.pipelines.spikingjelly_layout` is what `ESImageNet` reads.
   `spikingjelly.datasets` imports torchvision at module level; where torchvision cannot be
   imported (it has no build for every torch), the test through the `ESImageNet` class is skipped
   and `test_spikingjelly_own_preparation_and_loader` runs SpikingJelly's own layout preparation
@@ -25,8 +25,8 @@ import pytest
 import torch
 
 from odg import events_to_frames
-from pipelines.spikingjelly_layout import class_index_map, spikingjelly_layout
-from pipelines.store import open_store
+from odg.pipelines.spikingjelly_layout import class_index_map, spikingjelly_layout
+from odg.pipelines.store import open_store
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "testvectors"
@@ -47,7 +47,7 @@ def _image(name: str) -> np.ndarray:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """(store url, export dir): train and val splits of real photographs, exported to the published layout."""
-    from pipelines.cli import main as odg
+    from odg.pipelines.cli import main as odg
     tmp = tmp_path_factory.mktemp("interop")
     for wnid, names in TRAIN.items():
         (tmp / "tree" / "train" / wnid).mkdir(parents=True)
@@ -132,7 +132,7 @@ def _check_layout(exported, root: Path):
 
 def _odg_events_by_file(exported):
     """Published file (relative to events_np/{train,test}) -> (class K, odg event set)."""
-    from pipelines.export import published_relpath
+    from odg.pipelines.export import published_relpath
     url, _ = exported
     st = open_store(url)
     out = {}
@@ -279,7 +279,7 @@ def test_spikingjelly_layout_refusals(exported, tmp_path):
 def test_dataset_frames_match_tonic_uncentred(exported):
     """ESDataset(centre=False) is the tonic frame crop too (same correspondence as above)."""
     tonic = pytest.importorskip("tonic")
-    from models.data import ESDataset
+    from odg.models.data import ESDataset
     url, _ = exported
     ds = ESDataset(url, "val", centre=False)
     sr = open_store(url)["val"]

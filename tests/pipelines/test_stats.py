@@ -1,4 +1,4 @@
-"""`odg stats` / `pipelines.stats.write_report` on real stores built from real images (and a UCF
+"""`odg stats` / `odg.pipelines.stats.write_report` on real stores built from real images (and a UCF
 store holding the published test clip): every number of stats.json is recomputed here from the
 decoded samples, the HTML references only files that exist (and Chromium draws every image),
 rejects are listed, and a validation split is compared with the published list."""
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from odg import ODGParams, word_dtype
-from pipelines.store import DISCARDED, KEPT, REJECTED, open_store
+from odg.pipelines.store import DISCARDED, KEPT, REJECTED, open_store
 
 IMAGES = Path("/work/shared/testvectors/odg/images")
 UCF_CLIP = Path(__file__).resolve().parent.parent / "data" / "ucf" / "expected" / "v_Panning_g02_c01.npz"
@@ -46,10 +46,10 @@ def client():
 
 
 def build(root, url, split, client, shard_size=2):
-    from pipelines.build import BuildSpec, run_build
-    from pipelines.decode import MAX_PIXELS
-    from pipelines.imagenet import convert_item, imagenet_items, load_classes
-    from pipelines.store.schema import KIND_IMAGENET
+    from odg.pipelines.build import BuildSpec, run_build
+    from odg.pipelines.decode import MAX_PIXELS
+    from odg.pipelines.imagenet import convert_item, imagenet_items, load_classes
+    from odg.pipelines.store.schema import KIND_IMAGENET
     params = ODGParams()
     items, source = imagenet_items(str(root), split)
     spec = BuildSpec(url=str(url), split=split, kind=KIND_IMAGENET, items=items,
@@ -101,8 +101,8 @@ def ucf_store(tmp_path_factory):
     """An ES-UCF101 store written with the store writer: the published test clip, the same clip
     reversed in time with ON/OFF swapped, and a rejected clip; shards of 2."""
     from odg.video import UCFParams, pack_clip
-    from pipelines.store import writer
-    from pipelines.store.schema import KIND_UCF101
+    from odg.pipelines.store import writer
+    from odg.pipelines.store.schema import KIND_UCF101
     clip = np.load(UCF_CLIP)["arr_0"]                      # uint8 [2, 30, 240, 320]
     H, W = clip.shape[2:]
     words = np.stack([pack_clip(clip), pack_clip(clip[::-1, ::-1].copy()), np.zeros((H, W), np.uint64)])
@@ -123,7 +123,7 @@ def ucf_store(tmp_path_factory):
 
 
 def report(store, out, **kw):
-    from pipelines.stats import write_report
+    from odg.pipelines.stats import write_report
     path = write_report(store, str(out), progress=False, **kw)
     with open(os.path.join(out, "stats.json")) as f:
         return path, json.load(f)
@@ -414,7 +414,7 @@ def test_incomplete_split_counts_completed_shards_only(train_store, client, tmp_
     g = zarr.open_group(url, mode="r+")["train"]
     g.attrs["complete"] = False
     os.remove(os.path.join(url, "train", "_odg", "shards", "000001.json"))   # shard 1: cell, clock_motion
-    from pipelines.stats import compute_stats
+    from odg.pipelines.stats import compute_stats
     s = compute_stats(url, client=client, progress=False).stats["splits"]["train"]
     assert s["samples"] == {"total": 4, "kept": 3, "discarded": 0, "rejected": 1, "planned": 6, "complete": False,
                             "shards": 3, "shards_counted": 2}
@@ -425,7 +425,7 @@ def test_incomplete_split_counts_completed_shards_only(train_store, client, tmp_
 
 
 def test_cli(train_store, tmp_path, capsys):
-    from pipelines.cli import main
+    from odg.pipelines.cli import main
     assert main(["stats", train_store, "--out", str(tmp_path / "x"), "--split", "nope", "--quiet"]) == 2
     assert "no split 'nope'" in capsys.readouterr().err
     assert main(["stats", str(tmp_path / "missing.zarr"), "--out", str(tmp_path / "y"), "--quiet"]) == 2

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from pipelines.cli import main
-from pipelines.store import open_store
-from pipelines.store.shard_read import ShardWordsReader
+from odg.pipelines.cli import main
+from odg.pipelines.store import open_store
+from odg.pipelines.store.shard_read import ShardWordsReader
 
 from .trees import bad_tree
 
@@ -48,7 +48,7 @@ def test_direct_shard_bytes_equal_zarrs_own(tmp_path, n, shard, inner):
     import zarr
     from zarr.codecs import ZstdCodec
 
-    from pipelines.store.shard_read import encode_words_shard, odg_sharding_layout
+    from odg.pipelines.store.shard_read import encode_words_shard, odg_sharding_layout
     rng = np.random.default_rng(n)
     data = rng.integers(0, 4, (n, 5, 7)).astype(np.uint16)
     data[:inner] = 0

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from odg.video import UCFParams, unpack_clip
-from pipelines.cli import main as odg_main
-from pipelines.store import KEPT, REJECTED, open_store
-from pipelines.ucf101 import convert_clip
-from pipelines.ucf101_build import split_name, ucf_items
+from odg.pipelines.cli import main as odg_main
+from odg.pipelines.store import KEPT, REJECTED, open_store
+from odg.pipelines.ucf101 import convert_clip
+from odg.pipelines.ucf101_build import split_name, ucf_items
 
 from .test_ucf101_source import MAX_DIFFERING_FRACTION, MAX_XOR_OVER_UNION
 from .trees import store_bytes
@@ -27,7 +27,7 @@ from .trees import store_bytes
 DATA = Path(__file__).resolve().parent.parent / "data" / "ucf"
 CLIP = "v_Panning_g02_c01"
 AVI = DATA / f"{CLIP}.avi"
-ODG = [sys.executable, "-m", "pipelines"]
+ODG = [sys.executable, "-m", "odg"]
 
 
 def odg(*args):
@@ -374,8 +374,8 @@ def test_import_malformed_files(scheduler, expected, tmp_path, capsys):
 def test_resized_store_reads_its_parameters(tmp_path):
     """A store built with --size keeps output_size and reads it back as the same UCFParams."""
     from odg.video import UCFParams
-    from pipelines.store import open_store
-    from pipelines.store.writer import init_store
+    from odg.pipelines.store import open_store
+    from odg.pipelines.store.writer import init_store
     params = UCFParams(output_size=(60, 80))
     url = str(tmp_path / "p.zarr")
     init_store(url, "es-ucf101", params.to_dict(), [[0, "Panning"]], "0")

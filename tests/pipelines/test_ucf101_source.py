@@ -1,4 +1,4 @@
-"""UCF101 input (`pipelines.ucf101`): split lists, frame folders, streamed .avi decoding and the
+"""UCF101 input (`odg.pipelines.ucf101`): split lists, frame folders, streamed .avi decoding and the
 rejects, on real files made in tmp_path (no mocks)."""
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from odg.video import UCFParams, sample_indices
-from pipelines.errors import Reject
-from pipelines.ucf101 import (Clip, add_source_arguments, convert_clip, frame_files, list_clips, read_class_index, read_split,
+from odg.pipelines.errors import Reject
+from odg.pipelines.ucf101 import (Clip, add_source_arguments, convert_clip, frame_files, list_clips, read_class_index, read_split,
                               read_video, save_published)
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "ucf"

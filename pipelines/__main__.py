@@ -1,6 +1,0 @@
-"""`python -m pipelines` is the `odg` command."""
-import sys
-
-from .cli import main
-
-sys.exit(main())
