@@ -32,16 +32,18 @@ the attributes and arguments of torchvision's datasets:
   `frames == to_frame(events)[:, ::-1]`.
 
 Batching: without a transform, "frame" and "packed" items are read a batch at a time
-(`ESDataset.__getitems__`); with a transform or for "event" items, item by item. A plain
-`DataLoader(ds, batch_size=B)` stacks items along a new first axis, as torchvision users expect
-(`[B, T, 2, H, W]`); event arrays of different lengths need a transform to tensors first (e.g.
-tonic's `ToFrame`) or a collate function of the user's (e.g. `tonic.collation.PadTensors`).
+(`ESDataset.__getitems__`, and `ds.loader(...)` batches them as `ESDataset` does); with a
+transform or for "event" items, item by item, and `ds.collate_fn` is torch's `default_collate`. A
+plain `DataLoader(ds, batch_size=B)` stacks items along a new first axis, as torchvision users
+expect (`[B, T, 2, H, W]`); event arrays of different lengths need a transform to tensors first
+(e.g. tonic's `ToFrame`) or a collate function of the user's (e.g. `tonic.collation.PadTensors`).
 """
 from __future__ import annotations
 
 from typing import Callable
 
 import numpy as np
+from torch.utils.data import default_collate
 
 from odg import STEP_US, frames_to_events, to_tonic
 from odg.pipelines.store import KIND_IMAGENET, KIND_UCF101
@@ -107,10 +109,19 @@ class _TorchvisionStyle(ESDataset):
             target = self.target_transform(target)
         return sample, target
 
+    def _itemwise(self) -> bool:
+        return self.data_type == "event" or self.transform is not None or self.target_transform is not None
+
     def __getitems__(self, items):
-        if self.data_type == "event" or self.transform is not None or self.target_transform is not None:
+        if self._itemwise():
             return [self[int(i)] for i in items]
         return super().__getitems__(items)
+
+    @property
+    def collate_fn(self):
+        """`ESDataset.collate_fn` for untransformed frames and words; torch's `default_collate` (a new
+        first axis) for transformed or event items, so that `ds.loader(...)` batches them too."""
+        return default_collate if self._itemwise() else super().collate_fn
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.split!r} of {self.url}: {len(self)} samples, {self.data_type}>"

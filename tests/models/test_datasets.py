@@ -133,6 +133,11 @@ def test_tonic_transform_in_dataloader_workers(store):
     assert torch.equal(f.flip(2)[:, :, :, 16:240, 16:240].to(torch.uint8),
                        torch.stack([frames[i][0] for i in range(len(ds))]))
     assert torch.cat([y for _, y in got]).tolist() == ds.targets
+    # ds.loader: ShardSampler order, torch's default collate for transformed items
+    dl = ds.loader(batch_size=3, shuffle=False)
+    batches = list(dl)
+    assert [b.shape for b, _ in batches][0] == (3, T, 2, 256, 256)
+    assert torch.equal(torch.cat([b for b, _ in batches]), f)
 
 
 def test_to_tonic_fields_and_order():
