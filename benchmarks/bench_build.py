@@ -1,8 +1,8 @@
 """Store build and read: ratios measured in one run on the same files.
 
-    PATH=/work/venv/bin:$PATH python benchmarks/bench_build.py                # ~2-3 minutes on 2 busy cores
-    PATH=/work/venv/bin:$PATH python benchmarks/bench_build.py --small 512 --shard-size 256 --rounds 5 --samples 1000
-    PATH=/work/venv/bin:$PATH python benchmarks/bench_build.py --images DIR   # any folder of JPEGs
+    python benchmarks/bench_build.py                # ~2-3 minutes on 2 busy cores
+    python benchmarks/bench_build.py --small 512 --shard-size 256 --rounds 5 --samples 1000
+    python benchmarks/bench_build.py --images DIR   # any folder of JPEGs
 
 1. Build vs decode (Dask). A small tree of N images and a 5x larger tree (its first N images are
    the small tree's) are built with `run_build` (the `odg build imagenet` path: LocalCluster of

@@ -1,7 +1,7 @@
 """Training input pipeline: `odg.models.data.ESDataset` through a DataLoader vs the published loader.
 
-    PATH=/work/venv/bin:$PATH python benchmarks/bench_loader.py              # builds 512 real-photo images
-    PATH=/work/venv/bin:$PATH python benchmarks/bench_loader.py --store S.zarr --split val --samples 2000
+    python benchmarks/bench_loader.py              # builds 512 real-photo images
+    python benchmarks/bench_loader.py --store S.zarr --split val --samples 2000
 
 One run, the same samples for every loader:
 

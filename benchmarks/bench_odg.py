@@ -1,7 +1,7 @@
 """ODG conversion speed vs JPEG decoding, and vs the published per-image PyTorch generator.
 
-    PATH=/work/venv/bin:$PATH python benchmarks/bench_odg.py                 # 120 generated photos, 7 rounds
-    PATH=/work/venv/bin:$PATH python benchmarks/bench_odg.py --images DIR    # any folder of JPEGs
+    python benchmarks/bench_odg.py                 # 120 generated photos, 7 rounds
+    python benchmarks/bench_odg.py --images DIR    # any folder of JPEGs
 
 Per image, in one process over the same files, single-threaded (`cv2.setNumThreads(1)`,
 `torch.set_num_threads(1)`; odg's Numba kernels are single-threaded), the median over rounds of:
@@ -18,7 +18,7 @@ back, in a rotating order), so machine load drifts alike over all of them and th
 meaningful on a busy machine even when absolute times are not.
 
 Before timing, the re-implementation is checked against the published test vectors
-(/work/shared/testvectors/odg) and against odg on every benchmark image: identical pos/neg
+(tests/data/odg) and against odg on every benchmark image: identical pos/neg
 arrays (values and order) and the same discard decision, or the benchmark stops.
 
 Every variant is timed by the wall clock and by this process's CPU time (`time.process_time`);
@@ -51,11 +51,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _images  # noqa: E402
 from odg import odg_events  # noqa: E402
 
-TESTVECTORS = "/work/shared/testvectors/odg"
+TESTVECTORS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "data", "odg")
 BQ = "b'"
 
 # --------------------------------------------------------------------------------------------
-# The published generator: a faithful per-image PyTorch re-implementation (ODG-SPEC.md)
+# The published generator: a faithful per-image PyTorch re-implementation (docs/ALGORITHMS.md)
 # --------------------------------------------------------------------------------------------
 PUB_ROWS = [1, 0, 2, 1, 0, 2, 1, 1, 2]
 PUB_COLS = [0, 2, 1, 0, 1, 2, 0, 1, 1]

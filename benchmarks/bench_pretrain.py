@@ -28,8 +28,8 @@ store (an ES-ImageNet store built from a folder, so that its source JPEGs can be
 The LIF networks use the opt-in surrogate window 0.75 (--surrogate-halfwidth): with the published
 0.5 a LIF-ResNet's blocks pass no gradient and only the classifier would learn.
 
-    PATH=/work/venv/bin:$PATH python benchmarks/bench_pretrain.py --budget 20
-    PATH=/work/venv/bin:$PATH python benchmarks/bench_pretrain.py --store es.zarr --model lif_resnet18 \
+    python benchmarks/bench_pretrain.py --budget 20
+    python benchmarks/bench_pretrain.py --store es.zarr --model lif_resnet18 \
         --input-size 112 --budget 3600
 """
 from __future__ import annotations

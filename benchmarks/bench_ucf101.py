@@ -1,8 +1,8 @@
 """ES-UCF101 build vs decode-only throughput (clips/s), measured in one run on the same videos.
 
-    PATH=/work/venv/bin:$PATH python benchmarks/bench_ucf101.py                      # ~40 s on 2 busy cores
-    PATH=/work/venv/bin:$PATH python benchmarks/bench_ucf101.py --small 128 --large 256 --shard-size 64 --distinct 32
-    PATH=/work/venv/bin:$PATH python benchmarks/bench_ucf101.py --frames-per-clip 52 52   # the vector's length
+    python benchmarks/bench_ucf101.py                      # ~40 s on 2 busy cores
+    python benchmarks/bench_ucf101.py --small 128 --large 256 --shard-size 64 --distinct 32
+    python benchmarks/bench_ucf101.py --frames-per-clip 52 52   # the vector's length
 
 The clip set: the test vector's .avi (tests/data/ucf, a 52-frame 320 x 240 XviD pan) decoded once and
 re-encoded with cv2.VideoWriter as XviD, as UCF101 ships its videos, into `--large` real clips: each

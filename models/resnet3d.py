@@ -1,7 +1,7 @@
 """The published 3D-CNN baseline: a 3-D ResNet on event frames `[B, 2, 8, 224, 224]`.
 
 This implementation takes `[T, B, C, H, W]` like every model of the zoo and permutes internally.
-The published state_dict (see `docs/published-models/resnet3d18.txt`) has bottleneck blocks
+The published state_dict (see `tests/data/published-models/resnet3d18.txt`) has bottleneck blocks
 (1x1x1 -> 3x3x3 -> 1x1x1, expansion 4) with [2, 2, 2, 2] / [3, 4, 6, 3] blocks per stage and a
 conv + BN shortcut wherever shapes change (including the first block of stage 1); module names
 follow it, so the published state_dict loads unchanged. Those blocks reproduce the published

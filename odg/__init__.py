@@ -3,7 +3,8 @@
 - `ODGParams`, `odg_events`, `odg_events_batch`: still images to ES-ImageNet events;
 - `edge_integral`, `edge_integral_image`: events back to a grey relief map;
 - `es_ucf101_events`: the ES-UCF101 video method;
-- `odg.events`: the event record and its frame / published / bit-packed forms.
+- `odg.events`: the event record and its frame / published / bit-packed forms;
+- `to_tonic`: the event record as tonic's (`t` in microseconds, `p` bool).
 
 Subpackages: `odg.pipelines` (sources, the store, Dask builds, statistics, the CLI) and
 `odg.models` (torch networks, datasets, training). In the repository they are the top-level
@@ -28,3 +29,4 @@ from .params import PUBLISHED_TRAJECTORY, ODGParams
 __version__ = "0.1.0"
 from .edge_integral import edge_integral, edge_integral_events, edge_integral_image
 from .video import UCFParams, check_frames, clip_thresholds, es_ucf101_events, pack_clip, sample_indices, unpack_clip
+from .tonic_events import STEP_US, TONIC_DTYPE, to_tonic

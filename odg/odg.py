@@ -5,7 +5,7 @@ BGRA whose alpha is dropped, or `H x W` / `H x W x 1` grey) and returns an `ODGR
 the events (`EVENT_DTYPE`, see `odg.events`), the resized shape `(a, b)` and whether the sample
 passes the published 1000-event floor.
 
-The algorithm (../docs and ODG-SPEC): resize with PyTorch's nearest index rule to long side 254,
+The algorithm (docs/ALGORITHMS.md): resize with PyTorch's nearest index rule to long side 254,
 take `V = max(B, G, R)`, move the image along a 9-position trajectory on a zero canvas of
 `(a + 4) x (b + 4)`, threshold the difference of consecutive canvases at 0.18 of the 8-bit
 range, clear the rows and columns swept by the image's edges, and keep events inside the

@@ -2,7 +2,7 @@
 
 Pure kernels on arrays, no file I/O (`odg.pipelines.ucf101` reads frame folders and `.avi` files).
 
-The published method (ODG-SPEC, "ES-UCF101: video to events"), per clip:
+The published method (docs/ALGORITHMS.md, "ES-UCF101"), per clip:
 
 1. pick `n_frames = 31` of the clip's `n` frames at `sample_indices(n)` =
    `round(linspace(0, n - 1, 31))` (NumPy's round-half-to-even);

@@ -1,4 +1,4 @@
-"""Pretraining as a bridge (MODELS.md): pipeS (a sharpened-ReLU ANN whose weights load into the
+"""Pretraining as a bridge (docs/MODELS.md): pipeS (a sharpened-ReLU ANN whose weights load into the
 identically shaped LIF SNN) and pipeD (a pretrained network's stem swapped for a 2-channel event
 stem), with weight transfers that report what was copied, adapted or newly initialised.
 See docs/TRAINING.md."""

@@ -6,7 +6,7 @@ At epoch `e` the activation is a clipped linear ramp from `lo(e) = min(e / 200, 
     y = clamp((x - lo) / (hi - lo), 0, 1)
 
 At e = 0 it is the clipped ReLU `clamp(x, 0, 1)`; as e grows it sharpens toward the LIF spike, a
-step at 0.5 (MODELS.md gives `hi = 1 - e / 200`; the floor at 0.51, reached at e = 98, keeps the
+step at 0.5 (the published description, docs/MODELS.md, gives `hi = 1 - e / 200`; the floor at 0.51, reached at e = 98, keeps the
 ramp well defined and centred on 0.5 for longer runs). Its backward is the SNN's rectangular
 surrogate, `dy/dx = 1` where `|x - threshold| < surrogate_halfwidth` (the published 0.5 and 0.5),
 whatever the ramp, so the ANN learns with the gradients the SNN will see.

@@ -76,7 +76,7 @@ PRESETS: dict[str, Recipe] = {r.name: r for r in (
     Recipe("es-imagenet-resnet18", optimizer="adam", lr=0.03, schedule="step", step_size=15, gamma=0.3,
            epochs=25, batch_size=22, model="liaf_resnet18",
            description="ES-ImageNet LIF/LIAF-ResNet-18 from scratch (cross-entropy, DDP + SyncBN)",
-           source="published (MODELS.md): Adam lr 0.03, x0.3 every 15 epochs, 25 epochs, 22 per GPU"),
+           source="published (docs/MODELS.md): Adam lr 0.03, x0.3 every 15 epochs, 25 epochs, 22 per GPU"),
     Recipe("es-imagenet-resnet34", optimizer="adam", lr=0.03, schedule="step", step_size=15, gamma=0.3,
            epochs=25, batch_size=22, model="liaf_resnet34",
            description="ES-ImageNet LIF/LIAF-ResNet-34 from scratch",
@@ -85,7 +85,7 @@ PRESETS: dict[str, Recipe] = {r.name: r for r in (
            milestones=(30, 60, 90), gamma=0.1, epochs=100, batch_size=64, model="lif_resnet18",
            description="pipeS step 1: the sharpened-ReLU ANN on static images",
            source="this project's choice (the usual ImageNet ResNet recipe; the ramp reaches its "
-                  "sharpest at epoch 98); MODELS.md gives no ANN recipe"),
+                  "sharpest at epoch 98); the papers give no ANN recipe"),
     Recipe("pipes-finetune", optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=0.0,
            schedule="multistep", milestones=(2, 4, 6, 8), gamma=0.3, epochs=10, batch_size=22,
            model="lif_resnet18",

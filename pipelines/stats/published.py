@@ -14,7 +14,7 @@ from ..store import KEPT, KIND_IMAGENET, KIND_UCF101, REJECTED, STATUS_NAMES
 
 PUBLISHED_VAL_LIST = "es_imagenet_published_vallabel.txt"
 
-# ODG-SPEC and the ES-ImageNet release: 1000 classes, T = 8, 224 x 224 frames, 49,881 of 50,000
+# the ES-ImageNet release (docs/ALGORITHMS.md): 1000 classes, T = 8, 224 x 224 frames, 49,881 of 50,000
 # validation images kept, about 1.26 M training samples, about 100 GB of npz files.
 ES_IMAGENET = {"classes": 1000, "steps": 8, "frame": 224, "train_samples": 1_260_000, "val_kept": 49_881,
                "val_total": 50_000, "bytes": 100e9}
@@ -145,10 +145,10 @@ def published_rows(store, stats: dict) -> list[dict]:
     if "val" in sp:
         v = sp["val"]["samples"]
         row("validation kept", _pct(P["val_kept"], P["val_total"]), _pct(v["kept"], v["total"]))
-    row("event rate (events / (224·224·8·2))", "not stated in ODG-SPEC", "—" if rate is None else f"{rate:.4f}",
+    row("event rate (events / (224·224·8·2))", "not published", "—" if rate is None else f"{rate:.4f}",
         "mean over kept samples, all events of the stored window")
     eps = tot["events_per_sample"]["mean"]
-    row("events per sample (mean)", "not stated in ODG-SPEC", "—" if eps is None else f"{eps:,.0f}")
+    row("events per sample (mean)", "not published", "—" if eps is None else f"{eps:,.0f}")
     bps = tot["bytes_per_sample"]
     row("size", f"≈ {P['bytes'] / 1e9:.0f} GB (npz files)",
         f"store {_gb(tot['bytes']['store'])}; these samples as published npz {_gb(tot['bytes']['published_npz'])}")

@@ -6,8 +6,11 @@ import json
 
 import fsspec
 
+from .urls import check_url
+
 
 def mapper(url: str, storage_options: dict | None = None):
+    check_url(url)
     return fsspec.get_mapper(url, **(storage_options or {}))
 
 

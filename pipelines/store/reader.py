@@ -16,6 +16,7 @@ import zarr
 from odg import ODGParams, events_to_published, words_to_events, words_to_frames
 
 from .schema import KEPT, KIND_IMAGENET, KIND_UCF101, STATUS_NAMES
+from .urls import check_url
 from .writer import StoreError
 
 
@@ -179,6 +180,7 @@ class EventStore:
 
     def __init__(self, url: str):
         self.url = url
+        check_url(url)
         try:
             self.root = zarr.open_group(url, mode="r")
         except FileNotFoundError:

@@ -18,6 +18,7 @@ from zarr.codecs import ZstdCodec
 
 from . import kv as kvmod
 from .shard_read import encode_words_shard, odg_sharding_layout
+from .urls import check_url
 from .schema import (FORMAT, FORMAT_VERSION, LOCK_KEY, PLAN_KEY, marker_key, per_sample_arrays,
                      words_inner_chunk)
 
@@ -33,6 +34,7 @@ ZSTD_LEVEL = 1
 
 def init_store(url: str, kind: str, params: dict, classes: list, odg_version: str) -> None:
     """Create the root group, or check that an existing store was built with the same kind and parameters."""
+    check_url(url)
     try:
         root = zarr.open_group(url, mode="r")
         meta = root.attrs.get("odg")
@@ -47,9 +49,12 @@ def init_store(url: str, kind: str, params: dict, classes: list, odg_version: st
             raise StoreError(f"{url} was built with other conversion parameters: {meta['params']}; "
                              "use another store for these parameters")
         return
-    root = zarr.open_group(url, mode="a")
-    root.attrs["odg"] = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind,
-                         "odg_version": odg_version, "params": params, "classes": classes}
+    try:
+        root = zarr.open_group(url, mode="a")
+        root.attrs["odg"] = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind,
+                             "odg_version": odg_version, "params": params, "classes": classes}
+    except OSError as e:        # e.g. a missing bucket, no permission, no credentials
+        raise StoreError(f"cannot create a store at {url}: {e}") from None
 
 
 def _lock_owner_alive(lock: dict) -> bool:

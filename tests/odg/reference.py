@@ -1,5 +1,5 @@
-"""A plain-NumPy reference of the published ODG conversion, written from docs (ODG-SPEC) step by step,
-with no attempt at speed: float32 values V/255 on explicit canvases, as the published PyTorch code."""
+"""A plain-NumPy reference of the published ODG conversion (docs/ALGORITHMS.md), step by step, with
+no attempt at speed: float32 values V/255 on explicit canvases, as the published PyTorch code."""
 import numpy as np
 
 TRAJ = [(1, 0), (0, 2), (2, 1), (1, 0), (0, 1), (2, 2), (1, 0), (1, 1), (2, 1)]
