@@ -226,19 +226,24 @@ def _words_to_frames(words, steps, dr, dc, out):
                     out[k, 1, r, c] = (w >> np.uint64(2 * k + 1)) & np.uint64(1)
 
 
+def words_frame_shift(shape: tuple[int, int], params: ODGParams = ODGParams(), centre: bool = True) -> tuple[int, int]:
+    """`(dr, dc)`: word `[i, j]` of a sample of resized shape `shape` is frame pixel `(i + dr, j + dc)`."""
+    a, b = shape
+    r0, c0 = params.window_origin(a, b)
+    sr, sc = params.centring(a, b) if centre else (0, 0)
+    return r0 + sr - params.frame_offset, c0 + sc - params.frame_offset
+
+
 def words_to_frames(words: np.ndarray, shape: tuple[int, int], params: ODGParams = ODGParams(),
                     centre: bool = True, out: np.ndarray | None = None) -> np.ndarray:
     """Dense `[T, 2, S, S]` uint8 frames straight from words; equals `events_to_frames`.
 
     `out`, when given, must be a zeroed uint8 array of that shape (for batched reads).
     """
-    a, b = shape
-    r0, c0 = params.window_origin(a, b)
-    sr, sc = params.centring(a, b) if centre else (0, 0)
     S = params.frame_size
     if out is None:
         out = np.zeros((params.steps, 2, S, S), np.uint8)
-    _words_to_frames(words, params.steps, r0 + sr - params.frame_offset, c0 + sc - params.frame_offset, out)
+    _words_to_frames(words, params.steps, *words_frame_shift(shape, params, centre), out)
     return out
 
 
