@@ -33,7 +33,9 @@ Inputs that give no sample: a rejected input (unreadable, not an image, outside 
 ground truth: the build's reject rules) and, with ODG, a discarded one (fewer events than the
 published floor of 1000) are not in the dataset, as the published ES-ImageNet holds no file for
 them. Their place is taken by the next input (in dataset order, cyclically) that gives a kept sample,
-so batches keep their size and every worker goes on; each skipped input is recorded with its reason
+so batches keep their size and every worker goes on (`skips="replace"`, for training); or they leave
+their batch (`skips="drop"`, for evaluation: every kept sample counted once, the metrics of the
+store's kept samples). Either way, each skipped input is recorded with its reason
 (`ds.skipped` in the process that converted it, and one line per skip in `skip_log` when given).
 A rejected input, and without augmentation a discarded one, is remembered by the process and not
 decoded again. `samples=` restricts the dataset to given input indices (e.g. a store's
@@ -55,7 +57,7 @@ from odg.i2e import i2e_events, preprocess, write_planes
 from odg.pipelines import imagenet as inet
 from odg.pipelines.store.schema import KEPT, STATUS_NAMES
 
-from .data import LAYOUTS, _dense_batch, _packed_batch, as_batch, batch_shape, collate_events, fill_batch, new_batch, \
+from .data import LAYOUTS, _dense_batch, _packed_batch, _release, as_batch, batch_shape, collate_events, fill_batch, new_batch, \
     plane_strides
 
 __all__ = ["ImageNetEvents", "EpochSampler"]
@@ -72,7 +74,10 @@ class ImageNetEvents(Dataset):
     - `samples`: input indices to restrict to (in the split's order);
     - `max_pixels`: the decoder's pixel limit (the build's default);
     - `skip_log`: a file that gets one tab-separated line per skipped input
-      (epoch, index, name, status, reason), appended by every worker.
+      (epoch, index, name, status, reason), appended by every worker;
+    - `skips`: "replace" (a skipped input's place in a batch goes to the next kept input: batches
+      keep their size, for training) or "drop" (it leaves its batch, which gets smaller: every kept
+      sample counted once, for evaluation; `ds[i]` of a skipped input then raises ValueError).
 
     `len(ds)`, `ds.labels` (int64 numpy, of each item's own input), `ds.indices` (input of each
     item), `ds.items` (every input of the split), `ds.steps`, `ds.frame_shape`, `ds.classes`,
@@ -81,13 +86,16 @@ class ImageNetEvents(Dataset):
 
     def __init__(self, root, split: str = "train", method: str = "odg", augment=None, params=None,
                  layout: str = "TCHW", dtype: torch.dtype = torch.uint8, packed: bool = False, centre: bool = True,
-                 limit: int | None = None, samples=None, max_pixels: int | None = None, skip_log=None):
+                 limit: int | None = None, samples=None, max_pixels: int | None = None, skip_log=None,
+                 skips: str = "replace"):
         from odg.pipelines.decode import MAX_PIXELS
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         if not isinstance(dtype, torch.dtype):
             raise ValueError(f"dtype must be a torch.dtype, got {dtype!r}")
-        self.method = method
+        if skips not in ("replace", "drop"):
+            raise ValueError(f"skips must be 'replace' or 'drop', got {skips!r}")
+        self.method, self.skips = method, skips
         self.params = params or inet.default_params(method)
         if type(self.params) is not type(inet.default_params(method)):
             raise ValueError(f"method {method!r} takes {type(inet.default_params(method)).__name__}, "
@@ -199,6 +207,7 @@ class ImageNetEvents(Dataset):
         if self.augment is None or status == "rejected":
             self._known[n] = (status, reason)
         if self.skip_log:
+            os.makedirs(os.path.dirname(os.path.abspath(self.skip_log)), exist_ok=True)
             line = "\t".join(str(v).replace("\t", " ").replace("\n", " ") for v in rec) + "\n"
             fd = os.open(self.skip_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
@@ -207,35 +216,45 @@ class ImageNetEvents(Dataset):
                 os.close(fd)
 
     def _fill(self, epoch: int, pos: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """Convert dataset positions `pos` into the batch array `out`; the labels of what was placed."""
+        """Convert dataset positions `pos` into the batch array `out`; the labels of what was placed
+        (slots 0.. in order: with `skips="drop"` fewer than `len(pos)` when inputs were skipped)."""
         B = len(pos)
         convert = self._odg if self.method == "odg" else self._i2e
-        labels = np.empty(B, np.int64)
-        for b, p in enumerate(pos):
-            for step in range(len(self.indices)):
+        labels = []
+        tries = 1 if self.skips == "drop" else len(self.indices)
+        for p in pos:
+            b = len(labels)
+            for step in range(tries):
                 n = int(self.indices[(int(p) + step) % len(self.indices)])
                 if n in self._known:
                     continue
                 res = convert(epoch, n, b, out, B)
                 if res["status"] == KEPT:
-                    labels[b] = self.items[n].label
+                    labels.append(self.items[n].label)
                     break
                 self._record(epoch, n, res)
             else:
-                raise RuntimeError(f"no input of split '{self.split}' of {self.root} gives a kept sample "
-                                   f"(see the skipped inputs' reasons: {self.skipped[-3:]})")
-        return labels
+                if self.skips == "replace":
+                    raise RuntimeError(f"no input of split '{self.split}' of {self.root} gives a kept sample "
+                                       f"(see the skipped inputs' reasons: {self.skipped[-3:]})")
+        return np.array(labels, np.int64)
 
     def _read(self, epoch: int, pos: np.ndarray, pooled: bool = False):
         """(batch tensor, labels tensor, pool slot buffer or None, payload bytes, labels offset);
         every slot's planes are written whole (words with their zero margins, or I2E planes)."""
         shape = batch_shape(self.layout, self.packed, self.steps, self.frame_shape, len(pos))
         t, labels, raw, nbytes, loff = new_batch(shape, self.word_dtype, self.packed, self.dtype, len(pos), pooled)
-
-        def fill(out):
-            labels.numpy()[:] = self._fill(epoch, pos, out)
-        fill_batch(t, self.packed, self.dtype, fill)
-        return t, labels, raw, nbytes, loff
+        got = []
+        fill_batch(t, self.packed, self.dtype, lambda out: got.append(self._fill(epoch, pos, out)))
+        k = len(got[0])
+        if k == len(pos):
+            labels.numpy()[:] = got[0]
+            return t, labels, raw, nbytes, loff
+        if raw is not None:                             # dropped inputs: a batch of the k samples left
+            _release(raw)
+        small = torch.tensor(got[0], dtype=torch.int64)
+        kept = t[:, :k] if (not self.packed and self.layout == "TCHW") else t[:k]
+        return kept.contiguous(), small, None, 0, 0
 
     def _positions(self, items) -> tuple[int, np.ndarray]:
         """(epoch, dataset positions) of a batch of indices: ints, or `(epoch, i)` pairs of one epoch."""
@@ -255,6 +274,9 @@ class ImageNetEvents(Dataset):
     def __getitem__(self, i):
         epoch, pos = self._positions([i])
         t, labels = self._read(epoch, pos)[:2]
+        if len(labels) == 0:
+            n = int(self.indices[pos[0]])
+            raise ValueError(f"input {n} ({self.items[n].name}) is not in the dataset: {self._known.get(n)}")
         frames = t[:, 0] if (not self.packed and self.layout == "TCHW") else t[0]
         return frames, int(labels[0])
 

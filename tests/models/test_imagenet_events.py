@@ -12,11 +12,12 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from distributed import Client, LocalCluster
 
 from odg import Augment
 from odg.models.data import ESDataset
 from odg.models.imagenet_events import EpochSampler, ImageNetEvents
-from odg.pipelines.build import dask_client, run_build
+from odg.pipelines.build import run_build
 from odg.pipelines.imagenet import build_spec
 from odg.pipelines.store import KEPT, KIND_I2E, STATUS_NAMES, open_store
 
@@ -35,7 +36,8 @@ def inputs(tmp_path_factory):
             shutil.copy(os.path.join(VEC, "images", s + ".png"), val / wnid / f"{s}.JPEG")
     arch = tar_from_tree(tree, str(base / "arch"))
     stores = {}
-    with dask_client(1, quiet=True) as client:
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
         for name, method, split in (("odg", "odg", "train"), ("i2e", "i2e", "train"), ("i2e", "i2e", "val")):
             url = str(base / f"{name}.zarr")
             report = run_build(build_spec(url, tree, split, shard_size=3, method=method), client=client, progress=False)

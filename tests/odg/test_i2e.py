@@ -56,7 +56,7 @@ def torch_module(img_f32, ratio=0.12, choice=None, shuffle=(4, 5, 6, 7, 0, 1, 2,
 sizes = st.integers(1, 48)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31), h=sizes, w=sizes, levels=st.sampled_from([None, 2, 4, 16]),
        ratio=st.sampled_from([0.12, 0.07, 0.15, 0.3, 1.0, 0.001]), train=st.booleans(),
        order=st.permutations(range(8)))
@@ -161,7 +161,7 @@ def torch_resize(img, h, w):
     return out[0].permute(1, 2, 0).numpy()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31), H=st.integers(1, 300), W=st.integers(1, 300), h=st.integers(1, 260),
        w=st.integers(1, 260), c=st.sampled_from([1, 3, 4]))
 def test_resize_equals_torch_uint8_antialias(seed, H, W, h, w, c):
