@@ -493,6 +493,18 @@ def unpack_batch(words: torch.Tensor, steps: int = 8) -> torch.Tensor:
 
 # -- sampling in shard order ----------------------------------------------------------------
 
+def rank_and_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """`(rank, world_size)`, each defaulting to torch.distributed's when it is initialised, else 0 / 1."""
+    if world_size is None or rank is None:
+        dist = torch.distributed
+        ready = dist.is_available() and dist.is_initialized()
+        world_size = (dist.get_world_size() if ready else 1) if world_size is None else world_size
+        rank = (dist.get_rank() if ready else 0) if rank is None else rank
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+    return int(rank), int(world_size)
+
+
 class ShardSampler(Sampler):
     """Dataset items in shard order, for reads of whole shards.
 
@@ -515,13 +527,7 @@ class ShardSampler(Sampler):
     def __init__(self, dataset: ESDataset, shuffle: bool = True, seed: int = 0, buffer_shards: int = 2,
                  rank: int | None = None, world_size: int | None = None, drop_last: bool = False,
                  batch_size: int | None = None, num_workers: int = 0):
-        if world_size is None or rank is None:
-            dist = torch.distributed
-            ready = dist.is_available() and dist.is_initialized()
-            world_size = (dist.get_world_size() if ready else 1) if world_size is None else world_size
-            rank = (dist.get_rank() if ready else 0) if rank is None else rank
-        if world_size < 1 or not 0 <= rank < world_size:
-            raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+        rank, world_size = rank_and_world(rank, world_size)
         if buffer_shards < 1:
             raise ValueError(f"buffer_shards must be >= 1, got {buffer_shards}")
         self.shuffle, self.seed, self.buffer_shards = bool(shuffle), int(seed), int(buffer_shards)

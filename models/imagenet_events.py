@@ -57,8 +57,8 @@ from odg.i2e import i2e_events, preprocess, write_planes
 from odg.pipelines import imagenet as inet
 from odg.pipelines.store.schema import KEPT, STATUS_NAMES
 
-from .data import LAYOUTS, _dense_batch, _packed_batch, _release, as_batch, batch_shape, collate_events, fill_batch, new_batch, \
-    plane_strides
+from .data import (LAYOUTS, _dense_batch, _packed_batch, _release, as_batch, batch_shape, collate_events, fill_batch,
+                   new_batch, plane_strides, rank_and_world)
 
 __all__ = ["ImageNetEvents", "EpochSampler"]
 
@@ -298,13 +298,7 @@ class EpochSampler(Sampler):
 
     def __init__(self, n: int, shuffle: bool = True, seed: int = 0, rank: int | None = None,
                  world_size: int | None = None, drop_last: bool = False):
-        if world_size is None or rank is None:
-            dist = torch.distributed
-            ready = dist.is_available() and dist.is_initialized()
-            world_size = (dist.get_world_size() if ready else 1) if world_size is None else world_size
-            rank = (dist.get_rank() if ready else 0) if rank is None else rank
-        if world_size < 1 or not 0 <= rank < world_size:
-            raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+        rank, world_size = rank_and_world(rank, world_size)
         self.n, self.shuffle, self.seed = int(n), bool(shuffle), int(seed)
         self.rank, self.world_size, self.epoch = int(rank), int(world_size), 0
         self.num_samples = self.n // self.world_size if drop_last else math.ceil(self.n / self.world_size)

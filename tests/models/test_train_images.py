@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -20,31 +19,14 @@ from odg import Augment
 from odg.models.train import TrainError, TrainOptions, get_preset, load_checkpoint, read_metrics, train
 from odg.pipelines.cli import main as odg
 
-from .test_train import ROOT, SIZE, WNIDS, _photos, tiny
+from .test_train import ROOT, SIZE, WNIDS, one_thread, photo_tree, tiny  # noqa: F401 (one_thread: autouse)
 
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
-    root = tmp_path_factory.mktemp("images") / "ilsvrc"
-    for i, p in enumerate(_photos()):
-        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        wnid = WNIDS[i % len(WNIDS)]
-        for split in ("train", "val"):
-            (root / split / wnid).mkdir(parents=True, exist_ok=True)
-        h, w = img.shape[:2]
-        assert cv2.imwrite(str(root / "train" / wnid / f"p{i}.JPEG"), img)
-        assert cv2.imwrite(str(root / "train" / wnid / f"p{i}_m.JPEG"), np.ascontiguousarray(img[:, ::-1]))
-        assert cv2.imwrite(str(root / "val" / wnid / f"p{i}_c.JPEG"), img[h // 8:h - h // 8, w // 8:w - w // 8])
+    root = photo_tree(tmp_path_factory.mktemp("images") / "ilsvrc")
     (root / "train" / WNIDS[0] / "broken.JPEG").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
     return str(root)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def run(tree, out, epochs=1, **kw):
