@@ -53,7 +53,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from odg import odg_events
 from odg.augment import apply as apply_draw
 from odg.events import words_frame_shift
-from odg.i2e import i2e_events, preprocess, write_planes
+from odg.i2e import i2e_words, preprocess, write_planes
 from odg.pipelines import imagenet as inet
 from odg.pipelines.store.schema import KEPT, STATUS_NAMES
 
@@ -61,6 +61,8 @@ from .data import (LAYOUTS, _dense_batch, _packed_batch, _release, as_batch, bat
                    new_batch, plane_strides, rank_and_world)
 
 __all__ = ["ImageNetEvents", "EpochSampler"]
+
+_KEPT = {"status": KEPT}
 
 
 class ImageNetEvents(Dataset):
@@ -165,11 +167,10 @@ class ImageNetEvents(Dataset):
         def convert(image):
             d = self._draw(epoch, n, image)
             r = odg_events(image if d is None else apply_draw(image, d), self.params)
-            res = inet.odg_outcome(r, self.params)
-            if res["status"] == KEPT:
-                dr, dc = words_frame_shift(r.shape, self.params, self.centre)
-                self._place(r.words, dr, dc, b, out, B)
-            return res
+            if not r.kept:
+                return inet.odg_outcome(r, self.params)
+            self._place(r.words, *words_frame_shift(r.shape, self.params, self.centre), b, out, B)
+            return _KEPT
         return inet.item_outcome(self.items[n], convert, self.max_pixels)
 
     def _i2e(self, epoch, n, b, out, B):
@@ -180,24 +181,24 @@ class ImageNetEvents(Dataset):
             split = "train" if box is not None else self.split
             value = preprocess(image, self.params, split, box=box, flip=flip)
             if self.packed:
-                self._place(i2e_events(value, self.params, choice).words, 0, 0, b, out, B)
+                self._place(i2e_words(value, self.params, choice), 0, 0, b, out, B)
             else:
                 H, W = self.frame_shape
                 sk, sb, sc = plane_strides(self.layout, B, self.steps)
                 write_planes(value, out.reshape(-1, H * W), b * sb, sk, sc, self.params, choice)
-            return {"status": KEPT}
+            return _KEPT
         return inet.item_outcome(self.items[n], convert, self.max_pixels)
 
     def _place(self, words, dr, dc, b, out, B):
         """Words of one sample (shifted by (dr, dc) into the frame) into slot `b` of the batch."""
         H, W = self.frame_shape
-        one = np.zeros(1, np.int64)
-        bpos, drs, dcs = np.array([b], np.int64), np.array([dr], np.int64), np.array([dc], np.int64)
+        v = np.array([0, b, dr, dc], np.int64)           # row 0 of the one-sample block, slot, shift
+        row, bpos, drs, dcs = v[0:1], v[1:2], v[2:3], v[3:4]
         block = words[None]
         if self.packed:
-            _packed_batch(block, one, bpos, drs, dcs, H, W, out.reshape(B, H * W))
+            _packed_batch(block, row, bpos, drs, dcs, H, W, out.reshape(B, H * W))
         else:
-            _dense_batch(block, one, bpos, drs, dcs, self.steps, H, W, out.reshape(-1, H * W),
+            _dense_batch(block, row, bpos, drs, dcs, self.steps, H, W, out.reshape(-1, H * W),
                          *plane_strides(self.layout, B, self.steps))
 
     def _record(self, epoch: int, n: int, res: dict) -> None:

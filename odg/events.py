@@ -156,14 +156,20 @@ def events_to_words(events: np.ndarray, shape: tuple[int, int], params: ODGParam
 
 
 @nb.njit(nogil=True, cache=True)
-def _step_counts(words, steps):
-    counts = np.zeros(steps, np.int64)
+def _word_counts(words, steps):
+    counts = np.zeros((steps, 2), np.int64)
     for i in range(words.shape[0]):
         for j in range(words.shape[1]):
             w = np.uint64(words[i, j])
             for k in range(steps):
-                counts[k] += ((w >> np.uint64(2 * k)) & np.uint64(1)) + ((w >> np.uint64(2 * k + 1)) & np.uint64(1))
+                counts[k, 0] += (w >> np.uint64(2 * k)) & np.uint64(1)
+                counts[k, 1] += (w >> np.uint64(2 * k + 1)) & np.uint64(1)
     return counts
+
+
+def word_counts(words: np.ndarray, steps: int) -> np.ndarray:
+    """Events per step and polarity, int64 `[T, 2]` (ON, OFF), of bit-packed words `[H, W]`."""
+    return _word_counts(np.asarray(words), steps)
 
 
 @nb.njit(nogil=True, cache=True)
@@ -198,7 +204,7 @@ def words_to_events(words: np.ndarray, shape: tuple[int, int], params: ODGParams
     `counts` (`[T, 2]` per step and polarity, as `odg_events` returns) saves a counting pass.
     """
     r0, c0 = params.window_origin(*shape)
-    per_step = _step_counts(words, params.steps) if counts is None else np.asarray(counts).reshape(params.steps, -1).sum(1)
+    per_step = (word_counts(words, params.steps) if counts is None else np.asarray(counts).reshape(params.steps, -1)).sum(1)
     offsets = np.zeros(params.steps, np.int64)
     offsets[1:] = np.cumsum(per_step)[:-1]
     n = int(per_step.sum())

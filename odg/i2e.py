@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from .events import word_dtype
-from .resize import centre_crop_anchor, check_u8_image, resize_planes, resized_shape_short
+from .events import word_dtype, word_counts
+from .resize import centre_crop_anchor, check_u8_image, resize_window, resized_shape_short
 
 # the published `selectable_directions`: per group, its (a, b) cell pairs, the first used in evaluation
 PUBLISHED_DIRECTIONS = (
@@ -176,13 +176,25 @@ def _i2e_planes(vp, offs, thr, out, base, sk, sc):
 
 
 @nb.njit(nogil=True, cache=True)
-def _pack_planes(planes, steps, words):
-    """words[p] = OR over steps k and channels c of planes[2 k + c, p] << (2 k + c)."""
-    for k in range(2 * steps):
-        src = planes[k]
-        sh = words.dtype.type(k)
-        for q in range(words.shape[0]):
-            words[q] |= words.dtype.type(src[q]) << sh
+def _i2e_words(vp, offs, thr, words):
+    """The same bits as `_i2e_planes`, OR-ed into per-pixel words (zeroed): bit 2 k ON, 2 k + 1 OFF.
+    (Selects of constant bits, not variable shifts: AVX2 has no variable 16-bit shift.)"""
+    H, W = words.shape
+    zero = words.dtype.type(0)
+    for k in range(offs.shape[0]):
+        b_on = words.dtype.type(1 << (2 * k))
+        b_off = words.dtype.type(1 << (2 * k + 1))
+        if thr <= 0:                    # a flat image: every bit, as `_i2e_planes`
+            words[:] |= b_on | b_off
+            continue
+        ar, ac, br, bc = offs[k, 0], offs[k, 1], offs[k, 2], offs[k, 3]
+        for y in range(H):
+            ra = vp[y + ar, ac:ac + W]
+            rb = vp[y + br, bc:bc + W]
+            wr = words[y]
+            for x in range(W):
+                d = rb[x] - ra[x]
+                wr[x] |= (b_on if d >= thr else zero) | (b_off if -d >= thr else zero)
 
 
 def threshold(vmin, vmax, ratio: float) -> np.float32:
@@ -205,13 +217,17 @@ def value_padded(image) -> np.ndarray:
     return _pad_u8(np.ascontiguousarray(v), np.arange(256, dtype=np.float32) * SCALE_8BIT)
 
 
+def _prepared(image, params: I2EParams, choice):
+    """(padded value image, per-step cell offsets, threshold) of one image."""
+    vp = value_padded(image)
+    return vp, _offsets(params, choice), threshold(vp.min(), vp.max(), params.ratio)
+
+
 def write_planes(image, out: np.ndarray, base: int, sk: int, sc: int, params: I2EParams = I2EParams(),
                  choice=None) -> None:
     """I2E bits of `image` as 0/1 planes of `out` (uint8 `[planes, H * W]`): ON of step k at
     `out[base + k sk]`, OFF at `out[base + k sk + sc]` (a sample's slot in a batch of frames)."""
-    vp = value_padded(image)
-    thr = threshold(vp.min(), vp.max(), params.ratio)
-    _i2e_planes(vp, _offsets(params, choice), thr, out, base, sk, sc)
+    _i2e_planes(*_prepared(image, params, choice), out, base, sk, sc)
 
 
 def i2e_frames(image, params: I2EParams = I2EParams(), choice=None) -> np.ndarray:
@@ -225,14 +241,18 @@ def i2e_frames(image, params: I2EParams = I2EParams(), choice=None) -> np.ndarra
     return out.reshape(params.steps, 2, H, W)
 
 
+def i2e_words(image, params: I2EParams = I2EParams(), choice=None) -> np.ndarray:
+    """`i2e_frames` as per-pixel words uint `[H, W]` (bit `2 k + c`)."""
+    vp, offs, thr = _prepared(image, params, choice)
+    words = np.zeros((vp.shape[0] - 2, vp.shape[1] - 2), word_dtype(params.steps))
+    _i2e_words(vp, offs, thr, words)
+    return words
+
+
 def i2e_events(image, params: I2EParams = I2EParams(), choice=None) -> I2EResult:
     """`i2e_frames` as per-pixel words and per-step counts (the form a store keeps)."""
-    frames = i2e_frames(image, params, choice)
-    T, _, H, W = frames.shape
-    words = np.zeros(H * W, word_dtype(T))
-    _pack_planes(frames.reshape(2 * T, H * W), T, words)
-    counts = frames.reshape(T, 2, H * W).sum(axis=2, dtype=np.int64)
-    return I2EResult(words.reshape(H, W), counts)
+    words = i2e_words(image, params, choice)
+    return I2EResult(words, word_counts(words, params.steps))
 
 
 def preprocess(image, params: I2EParams = I2EParams(), split: str = "train", box=None, flip: bool = False) -> np.ndarray:
@@ -248,16 +268,16 @@ def preprocess(image, params: I2EParams = I2EParams(), split: str = "train", box
     image = check_u8_image(image)
     S = params.size
     if split == "train":
-        planes = resize_planes(image, S, S, box=box)
+        resized = resize_window(image, S, S, box=box)
     elif split == "val":
         if box is not None:
             raise ValueError("a crop box applies to training images only")
         h, w = resized_shape_short(image.shape[0], image.shape[1], params.val_resize)
         top, left = centre_crop_anchor(h, w, S)
-        planes = resize_planes(image, h, w, window=(top, left, S, S))
+        resized = resize_window(image, h, w, window=(top, left, S, S))
     else:
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-    v = planes[0]
-    for p in planes[1:]:
-        v = np.maximum(v, p)
+    v = resized[:, :, 0]
+    for c in range(1, resized.shape[2]):
+        v = np.maximum(v, resized[:, :, c])
     return np.ascontiguousarray(v[:, ::-1]) if flip else v

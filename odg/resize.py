@@ -15,7 +15,8 @@ runs Pillow-SIMD's integer algorithm:
   (into a uint8 image), then the vertical one; an axis of unchanged size is not resampled.
 
 `resize_aa(image, h, w)` is that resize; `resize_window(...)` computes only a window of the resized
-image (the centre crop after `Resize(256)`), the same values. `resized_shape_short(h, w, s)` is
+image (the centre crop after `Resize(256)`) of a box of the image (a random resized crop), the same
+values. `resized_shape_short(h, w, s)` is
 torchvision's `Resize(s)` output size. Images are uint8 `H x W x C` (any channel order: each channel
 is resized alone); all functions are pure NumPy/Numba.
 """
@@ -67,49 +68,53 @@ def aa_weights(n: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]
 
 
 @nb.njit(nogil=True, cache=True)
-def _resample_rows(src, lo, xmin, xsize, w16, p, idx, out):
-    """out[k] = clip((2^(p-1) + sum_j src[xmin[i] + j - lo] * w16[i, j]) >> p, 0, 255), i = idx[k]:
-    output rows `idx` of resampling the first axis of the uint8 plane `src` (its row 0 being input
-    row `lo`). One contiguous multiply-add per weight, vectorised along the rows."""
+def _resample_rows(src, lo, C, xmin, xsize, w16, p, idx, out):
+    """Resampling along the first axis of a 2-D uint8 array whose rows are `(index, channel)` pairs
+    (row `(i - lo) C + c` is input index i, channel c; C = 1: one row per index): output row
+    `k C + c` = clip((2^(p-1) + sum_j src[(xmin[i] + j - lo) C + c] * w16[i, j]) >> p, 0, 255),
+    i = idx[k]. One contiguous multiply-add per weight, vectorised along the rows."""
     L = src.shape[1]
     half = np.int32(1 << (p - 1)) if p > 0 else np.int32(0)
     acc = np.empty(L, np.int32)
     for k in range(idx.shape[0]):
         i = idx[k]
-        base = xmin[i] - lo
-        acc[:] = half
-        for j in range(xsize[i]):
-            wj = w16[i, j]
-            line = src[base + j]
+        for c in range(C):
+            base = (xmin[i] - lo) * C + c
+            acc[:] = half
+            for j in range(xsize[i]):
+                wj = w16[i, j]
+                line = src[base + j * C]
+                for q in range(L):
+                    acc[q] += np.int32(line[q]) * wj
+            dst = out[k * C + c]
             for q in range(L):
-                acc[q] += np.int32(line[q]) * wj
-        dst = out[k]
-        for q in range(L):
-            v = acc[q] >> p
-            dst[q] = min(max(v, 0), 255)
+                v = acc[q] >> p
+                dst[q] = min(max(v, 0), 255)
 
 
-def _resize_plane(plane, out_h, out_w, rows, cols):
-    """Output rows `rows` x cols `cols` of the resize of one uint8 plane (horizontal pass first)."""
-    h, w = plane.shape
+def _resize(region, out_h, out_w, rows, cols) -> np.ndarray:
+    """Output rows `rows` x cols `cols` of the resize of a uint8 `h x w x C` image: uint8
+    `[len(rows), len(cols), C]`. The horizontal pass runs along the rows of the transposed image
+    (seen as 2-D, `(w C) x h`: one OpenCV transpose, no channel split), the vertical one along rows."""
+    h, w, C = region.shape
     if h != out_h:                                    # input rows the output rows read
         ymin, ysize, wy, py = aa_weights(h, out_h)
         r0, r1 = int(ymin[rows[0]]), int(ymin[rows[-1]] + ysize[rows[-1]])
     else:
         r0, r1 = int(rows[0]), int(rows[-1]) + 1
-    if w != out_w:                                    # along the rows of the transposed plane
+    if w != out_w:
         xmin, xsize, wx, px = aa_weights(w, out_w)
-        t = cv2.transpose(np.ascontiguousarray(plane[r0:r1]))
-        ht = np.empty((len(cols), r1 - r0), np.uint8)
-        _resample_rows(t, 0, xmin, xsize, wx, px, cols, ht)
-        mid = cv2.transpose(ht)
+        t = cv2.transpose(region[r0:r1].reshape(r1 - r0, w * C))            # [(x, c), row]
+        ht = np.empty((len(cols) * C, r1 - r0), np.uint8)
+        _resample_rows(t, 0, C, xmin, xsize, wx, px, cols, ht)
+        mid = cv2.transpose(ht)                                              # [row, (x, c)]
     else:
-        mid = np.ascontiguousarray(plane[r0:r1, cols[0]:cols[-1] + 1])
-    if h == out_h:
-        return mid
-    out = np.empty((len(rows), mid.shape[1]), np.uint8)
-    _resample_rows(mid, r0, ymin, ysize, wy, py, rows, out)
-    return out
+        mid = np.ascontiguousarray(region[r0:r1, cols[0]:cols[-1] + 1]).reshape(r1 - r0, len(cols) * C)
+    if h != out_h:
+        out = np.empty((len(rows), mid.shape[1]), np.uint8)
+        _resample_rows(mid, r0, 1, ymin, ysize, wy, py, rows, out)
+        mid = out
+    return mid.reshape(len(rows), len(cols), C)
 
 
 def check_u8_image(image) -> np.ndarray:
@@ -137,22 +142,13 @@ def _boxes(image, out_h, out_w, window, box):
     return (bt, bl, bh, bw), np.arange(wt, wt + wh, dtype=np.int64), np.arange(wl, wl + ww, dtype=np.int64)
 
 
-def resize_planes(image, out_h: int, out_w: int, window=None, box=None) -> list[np.ndarray]:
+def resize_window(image, out_h: int, out_w: int, window=None, box=None) -> np.ndarray:
     """Window `(top, left, height, width)` of the antialiased bilinear resize to `out_h x out_w` of
-    `box` `(top, left, height, width)` of `image` (default: all of it), one uint8 `[height, width]`
-    plane per channel. Only the window is computed; the values are those of the whole resize."""
+    `box` `(top, left, height, width)` of `image` (default: all of it): uint8 `[height, width, C]`,
+    equal to `resize_aa(image[box], out_h, out_w)[window]`. Only the window is computed."""
     image = check_u8_image(image)
     (bt, bl, bh, bw), rows, cols = _boxes(image, out_h, out_w, window, box)
-    region = image[bt:bt + bh, bl:bl + bw]
-    planes = [region[:, :, 0]] if image.shape[2] == 1 else cv2.split(region)
-    return [_resize_plane(p, out_h, out_w, rows, cols) for p in planes]
-
-
-def resize_window(image, out_h: int, out_w: int, window=None, box=None) -> np.ndarray:
-    """`resize_planes` as one uint8 `[height, width, C]` image: equal to
-    `resize_aa(image[box], out_h, out_w)[window]`."""
-    planes = resize_planes(image, out_h, out_w, window, box)
-    return np.ascontiguousarray(np.stack(planes, axis=2))
+    return _resize(image[bt:bt + bh, bl:bl + bw], out_h, out_w, rows, cols)
 
 
 def resize_aa(image, out_h: int, out_w: int) -> np.ndarray:
