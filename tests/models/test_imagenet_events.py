@@ -105,9 +105,10 @@ def test_archive_source_and_published_sample_set(inputs):
     assert arch.source["layout"] == "archive"
     kept = ESDataset(inputs["odg"], "train")                       # the published set: kept samples only
     assert len(arch) == len(kept) and np.array_equal(arch.labels, kept.labels)
-    batch = arch.__getitems__(list(range(len(arch))))
+    dl = arch.loader(batch_size=2, shuffle=False, num_workers=2)    # members read at their offsets in workers
+    frames, labels = (torch.cat(x, dim=d) for x, d in zip(zip(*dl), (1, 0)))
     want = kept.__getitems__(list(range(len(kept))))
-    assert torch.equal(batch.tensor, want.tensor) and torch.equal(batch.labels, want.labels)
+    assert torch.equal(frames, want.tensor) and torch.equal(labels, want.labels)
     assert arch.skipped == []
 
 
