@@ -7,16 +7,12 @@ import numpy as np
 import pytest
 
 from odg.i2e import I2EParams, i2e_events, i2e_frames, preprocess
-from odg.pipelines.cli import main as odg_main
 from odg.pipelines.decode import decode_image
 from odg.pipelines.imagenet import imagenet_items
 from odg.pipelines.store import KEPT, KIND_I2E, REJECTED, open_store
 
+from .test_build import odg
 from .trees import bad_tree
-
-
-def odg(*args):
-    return odg_main([str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
