@@ -28,8 +28,9 @@ without another copy.
 
 Frames: ES-ImageNet samples are the published loader's dense `[T, 2, 224, 224]` (`centre=True`:
 events shifted by `((254 - a) // 2, (254 - b) // 2)`, cropped at 16; equal to
-`SplitReader.frames(i)`), ON in channel 0. ES-UCF101 clips are `[S, 2, H, W]` (`layout="CTHW"`:
-the published `[2, S, H, W]`, equal to `SplitReader.frames(i)`).
+`SplitReader.frames(i)`), ON in channel 0. I2E samples are the module's `[8, 2, 224, 224]`.
+ES-UCF101 clips are `[S, 2, H, W]` (`layout="CTHW"`: the published `[2, S, H, W]`, equal to
+`SplitReader.frames(i)`).
 
 `packed=True` gives each sample as its per-pixel words in frame coordinates (ES-ImageNet:
 uint16 `[224, 224]`, bit `2 * k + c` = frame `[k, c]` at that pixel, `c = 0` ON, i.e.
@@ -52,7 +53,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
-from odg.pipelines.store import KIND_IMAGENET, KIND_UCF101, open_store
+from odg.events import words_frame_shift
+from odg.pipelines.store import KIND_I2E, KIND_IMAGENET, KIND_UCF101, open_store
 
 LAYOUTS = ("TCHW", "CTHW")
 
@@ -237,7 +239,7 @@ class ESDataset(Dataset):
         st = open_store(self.url)
         sr = st[split]
         self.kind = st.kind
-        if self.kind not in (KIND_IMAGENET, KIND_UCF101):
+        if self.kind not in (KIND_IMAGENET, KIND_UCF101, KIND_I2E):
             raise ValueError(f"unsupported store kind {self.kind!r}")
         self.classes = list(st.classes)
         self.shard_size = sr.shard_size
@@ -262,12 +264,9 @@ class ESDataset(Dataset):
             dr = np.empty(len(shapes), np.int64)
             dc = np.empty(len(shapes), np.int64)
             for n, (a, b) in enumerate(shapes):
-                r0, c0 = params.window_origin(int(a), int(b))
-                sr_, sc_ = params.centring(int(a), int(b)) if centre else (0, 0)
-                dr[n] = r0 + sr_ - params.frame_offset
-                dc[n] = c0 + sc_ - params.frame_offset
-        else:   # ES-UCF101: the words are the clip's frame (H, W), bit 2 * s + c (c = 0 ON)
-            self.steps = int(st.meta["params"]["n_frames"]) - 1
+                dr[n], dc[n] = words_frame_shift((int(a), int(b)), params, centre)
+        else:   # ES-UCF101 / I2E: the words are the frame (H, W), bit 2 * s + c (c = 0 ON)
+            self.steps = st.params.steps if self.kind == KIND_I2E else int(st.meta["params"]["n_frames"]) - 1
             self.frame_shape = (G0, G1)
             dr = np.zeros(len(self.indices), np.int64)
             dc = np.zeros(len(self.indices), np.int64)
@@ -336,14 +335,6 @@ class ESDataset(Dataset):
         return f"<ESDataset {self.kind} {self.split!r} of {self.url}: {len(self)} samples, {form}>"
 
     # -- reads ------------------------------------------------------------------------------
-    def _batch_shape(self, B: int) -> tuple:
-        H, W = self.frame_shape
-        if self.packed:
-            return (B, H, W)
-        if self.layout == "TCHW":
-            return (self.steps, B, 2, H, W)
-        return (B, 2, self.steps, H, W)
-
     def _fill(self, items: np.ndarray, out: np.ndarray) -> None:
         """Unpack dataset items `items` into the numpy view `out` of a batch (positions 0..B-1)."""
         T = self.steps
@@ -358,36 +349,16 @@ class ESDataset(Dataset):
             dr, dc = self._dr[items[sel]], self._dc[items[sel]]
             if self.packed:
                 _packed_batch(block, rows, bpos, dr, dc, H, W, out.reshape(B, H * W))
-            elif self.layout == "TCHW":      # [T, B, 2, P]: plane (k, b, c) = k*2B + 2b + c
-                _dense_batch(block, rows, bpos, dr, dc, T, H, W, out.reshape(T * B * 2, H * W), 2 * B, 2, 1)
-            else:                            # [B, 2, T, P]: plane (k, b, c) = b*2T + c*T + k
-                _dense_batch(block, rows, bpos, dr, dc, T, H, W, out.reshape(B * 2 * T, H * W), 1, 2 * T, T)
+            else:
+                _dense_batch(block, rows, bpos, dr, dc, T, H, W, out.reshape(T * B * 2, H * W),
+                             *plane_strides(self.layout, B, T))
 
     def _read(self, items: np.ndarray, pooled: bool = False):
         """(batch tensor, labels tensor, pool slot buffer or None, payload bytes, labels offset)."""
-        shape = self._batch_shape(len(items))
-        unpacked = torch.from_numpy(np.empty(0, self.word_dtype)).dtype if self.packed else torch.uint8
-        final = unpacked if self.packed else self.dtype
-        nbytes = math.prod(shape) * torch.empty(0, dtype=final).element_size()
-        loff = -(-nbytes // 8) * 8
-        in_worker = get_worker_info() is not None
-        raw = _worker_pool().take(loff + 8 * len(items)) if (in_worker and pooled) else None
-        if raw is not None:
-            t = raw[:nbytes].view(final).view(shape)
-            labels = raw[loff:loff + 8 * len(items)].view(torch.int64)
-            labels.numpy()[:] = self.labels[items]
-        else:
-            if in_worker:      # shared memory from the start, as default_collate does
-                t = _new_shared(nbytes).view(final).view(shape)
-            else:
-                t = torch.empty(shape, dtype=final)
-            labels = torch.from_numpy(self.labels[items])
-        if final == unpacked:
-            self._fill(items, t.numpy())
-        else:                  # a float dtype: unpack to uint8, convert into the batch
-            tmp = torch.empty(shape, dtype=torch.uint8)
-            self._fill(items, tmp.numpy())
-            t.copy_(tmp)
+        shape = batch_shape(self.layout, self.packed, self.steps, self.frame_shape, len(items))
+        t, labels, raw, nbytes, loff = new_batch(shape, self.word_dtype, self.packed, self.dtype, len(items), pooled)
+        labels.numpy()[:] = self.labels[items]
+        fill_batch(t, self.packed, self.dtype, lambda out: self._fill(items, out))
         return t, labels, raw, nbytes, loff
 
     def __getitem__(self, i: int):
@@ -406,16 +377,64 @@ class ESDataset(Dataset):
         if items.size and (items.min() < -n or items.max() >= n):
             raise IndexError(f"items out of range for {n} samples")
         items = items % max(n, 1)
-        t, labels, raw, nbytes, loff = self._read(items, pooled=self.shm_pool)
-        if self.packed or self.layout == "CTHW":
-            views = [t[j] for j in range(len(items))]
-        else:
-            views = [t[:, j] for j in range(len(items))]
-        b = _Batch((v, int(lab)) for v, lab in zip(views, self.labels[items]))
-        b.tensor, b.labels = t, labels
-        if raw is not None:
-            b.pool = (raw, nbytes, loff)
-        return b
+        return as_batch(*self._read(items, pooled=self.shm_pool), layout=self.layout, packed=self.packed)
+
+
+def batch_shape(layout: str, packed: bool, steps: int, frame_shape: tuple, B: int) -> tuple:
+    """Shape of a batch of B samples: words `[B, H, W]`, `[T, B, 2, H, W]` (TCHW), `[B, 2, T, H, W]`."""
+    H, W = frame_shape
+    if packed:
+        return (B, H, W)
+    if layout == "TCHW":
+        return (steps, B, 2, H, W)
+    return (B, 2, steps, H, W)
+
+
+def plane_strides(layout: str, B: int, steps: int) -> tuple[int, int, int]:
+    """`(sk, sb, sc)`: plane `k sk + b sb + c sc` of a dense batch (its `H x W` planes in order) is
+    step k, sample b, channel c. TCHW `[T, B, 2, ...]`: (2B, 2, 1); CTHW `[B, 2, T, ...]`: (1, 2T, T)."""
+    return (2 * B, 2, 1) if layout == "TCHW" else (1, 2 * steps, steps)
+
+
+def new_batch(shape: tuple, word_dtype, packed: bool, dtype: torch.dtype, n: int, pooled: bool):
+    """A batch's tensors: `(frames [shape], labels int64 [n], pool slot or None, payload bytes,
+    labels offset)`. Frames are of the words' dtype when `packed`, else `dtype`. In a DataLoader
+    worker they are shared memory: a `_BatchPool` slot when `pooled`, else a fresh buffer."""
+    final = torch.from_numpy(np.empty(0, word_dtype)).dtype if packed else dtype
+    nbytes = math.prod(shape) * torch.empty(0, dtype=final).element_size()
+    loff = -(-nbytes // 8) * 8
+    in_worker = get_worker_info() is not None
+    raw = _worker_pool().take(loff + 8 * n) if (in_worker and pooled) else None
+    if raw is not None:
+        t = raw[:nbytes].view(final).view(shape)
+        labels = raw[loff:loff + 8 * n].view(torch.int64)
+    else:
+        t = (_new_shared(nbytes).view(final).view(shape) if in_worker     # shared memory, as default_collate
+             else torch.empty(shape, dtype=final))
+        labels = torch.empty(n, dtype=torch.int64)
+    return t, labels, raw, nbytes, loff
+
+
+def fill_batch(t: torch.Tensor, packed: bool, dtype: torch.dtype, fill) -> None:
+    """`fill(out)` writes the batch's uint8 frames (or its words, `packed`) into the numpy array `out`;
+    a float `dtype` is filled through a uint8 buffer and converted into `t`."""
+    if packed or dtype == torch.uint8:
+        fill(t.numpy())
+    else:
+        tmp = torch.empty(tuple(t.shape), dtype=torch.uint8)
+        fill(tmp.numpy())
+        t.copy_(tmp)
+
+
+def as_batch(t, labels, raw, nbytes, loff, layout: str, packed: bool) -> "_Batch":
+    """The `_Batch` of `(frames, label)` item views over a batch tensor (what `collate_events` passes on)."""
+    B = len(labels)
+    views = [t[j] for j in range(B)] if (packed or layout == "CTHW") else [t[:, j] for j in range(B)]
+    b = _Batch((v, int(lab)) for v, lab in zip(views, labels.tolist()))
+    b.tensor, b.labels = t, labels
+    if raw is not None:
+        b.pool = (raw, nbytes, loff)
+    return b
 
 
 def collate_events(samples, layout: str = "TCHW", packed: bool = False):
@@ -474,6 +493,18 @@ def unpack_batch(words: torch.Tensor, steps: int = 8) -> torch.Tensor:
 
 # -- sampling in shard order ----------------------------------------------------------------
 
+def rank_and_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """`(rank, world_size)`, each defaulting to torch.distributed's when it is initialised, else 0 / 1."""
+    if world_size is None or rank is None:
+        dist = torch.distributed
+        ready = dist.is_available() and dist.is_initialized()
+        world_size = (dist.get_world_size() if ready else 1) if world_size is None else world_size
+        rank = (dist.get_rank() if ready else 0) if rank is None else rank
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+    return int(rank), int(world_size)
+
+
 class ShardSampler(Sampler):
     """Dataset items in shard order, for reads of whole shards.
 
@@ -496,13 +527,7 @@ class ShardSampler(Sampler):
     def __init__(self, dataset: ESDataset, shuffle: bool = True, seed: int = 0, buffer_shards: int = 2,
                  rank: int | None = None, world_size: int | None = None, drop_last: bool = False,
                  batch_size: int | None = None, num_workers: int = 0):
-        if world_size is None or rank is None:
-            dist = torch.distributed
-            ready = dist.is_available() and dist.is_initialized()
-            world_size = (dist.get_world_size() if ready else 1) if world_size is None else world_size
-            rank = (dist.get_rank() if ready else 0) if rank is None else rank
-        if world_size < 1 or not 0 <= rank < world_size:
-            raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+        rank, world_size = rank_and_world(rank, world_size)
         if buffer_shards < 1:
             raise ValueError(f"buffer_shards must be >= 1, got {buffer_shards}")
         self.shuffle, self.seed, self.buffer_shards = bool(shuffle), int(seed), int(buffer_shards)

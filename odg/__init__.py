@@ -3,6 +3,9 @@
 - `ODGParams`, `odg_events`, `odg_events_batch`: still images to ES-ImageNet events;
 - `edge_integral`, `edge_integral_image`: events back to a grey relief map;
 - `es_ucf101_events`: the ES-UCF101 video method;
+- `I2EParams`, `i2e_frames`, `i2e_events` (`odg.i2e`): the I2E method, with its published image
+  preprocessing (`odg.resize`: torchvision's antialiased bilinear resize of uint8 images);
+- `Augment` (`odg.augment`): seeded image augmentation before a conversion;
 - `odg.events`: the event record and its frame / published / bit-packed forms;
 - `to_tonic`: the event record as tonic's (`t` in microseconds, `p` bool).
 
@@ -28,5 +31,8 @@ from .params import PUBLISHED_TRAJECTORY, ODGParams
 
 __version__ = "0.1.0"
 from .edge_integral import edge_integral, edge_integral_events, edge_integral_image
+from .augment import Augment
+from .i2e import I2EParams, i2e_events, i2e_frames
+from .resize import resize_aa
 from .video import UCFParams, check_frames, clip_thresholds, es_ucf101_events, pack_clip, sample_indices, unpack_clip
 from .tonic_events import STEP_US, TONIC_DTYPE, to_tonic

@@ -156,14 +156,20 @@ def events_to_words(events: np.ndarray, shape: tuple[int, int], params: ODGParam
 
 
 @nb.njit(nogil=True, cache=True)
-def _step_counts(words, steps):
-    counts = np.zeros(steps, np.int64)
+def _word_counts(words, steps):
+    counts = np.zeros((steps, 2), np.int64)
     for i in range(words.shape[0]):
         for j in range(words.shape[1]):
             w = np.uint64(words[i, j])
             for k in range(steps):
-                counts[k] += ((w >> np.uint64(2 * k)) & np.uint64(1)) + ((w >> np.uint64(2 * k + 1)) & np.uint64(1))
+                counts[k, 0] += (w >> np.uint64(2 * k)) & np.uint64(1)
+                counts[k, 1] += (w >> np.uint64(2 * k + 1)) & np.uint64(1)
     return counts
+
+
+def word_counts(words: np.ndarray, steps: int) -> np.ndarray:
+    """Events per step and polarity, int64 `[T, 2]` (ON, OFF), of bit-packed words `[H, W]`."""
+    return _word_counts(np.asarray(words), steps)
 
 
 @nb.njit(nogil=True, cache=True)
@@ -198,7 +204,7 @@ def words_to_events(words: np.ndarray, shape: tuple[int, int], params: ODGParams
     `counts` (`[T, 2]` per step and polarity, as `odg_events` returns) saves a counting pass.
     """
     r0, c0 = params.window_origin(*shape)
-    per_step = _step_counts(words, params.steps) if counts is None else np.asarray(counts).reshape(params.steps, -1).sum(1)
+    per_step = (word_counts(words, params.steps) if counts is None else np.asarray(counts).reshape(params.steps, -1)).sum(1)
     offsets = np.zeros(params.steps, np.int64)
     offsets[1:] = np.cumsum(per_step)[:-1]
     n = int(per_step.sum())
@@ -226,19 +232,24 @@ def _words_to_frames(words, steps, dr, dc, out):
                     out[k, 1, r, c] = (w >> np.uint64(2 * k + 1)) & np.uint64(1)
 
 
+def words_frame_shift(shape: tuple[int, int], params: ODGParams = ODGParams(), centre: bool = True) -> tuple[int, int]:
+    """`(dr, dc)`: word `[i, j]` of a sample of resized shape `shape` is frame pixel `(i + dr, j + dc)`."""
+    a, b = shape
+    r0, c0 = params.window_origin(a, b)
+    sr, sc = params.centring(a, b) if centre else (0, 0)
+    return r0 + sr - params.frame_offset, c0 + sc - params.frame_offset
+
+
 def words_to_frames(words: np.ndarray, shape: tuple[int, int], params: ODGParams = ODGParams(),
                     centre: bool = True, out: np.ndarray | None = None) -> np.ndarray:
     """Dense `[T, 2, S, S]` uint8 frames straight from words; equals `events_to_frames`.
 
     `out`, when given, must be a zeroed uint8 array of that shape (for batched reads).
     """
-    a, b = shape
-    r0, c0 = params.window_origin(a, b)
-    sr, sc = params.centring(a, b) if centre else (0, 0)
     S = params.frame_size
     if out is None:
         out = np.zeros((params.steps, 2, S, S), np.uint8)
-    _words_to_frames(words, params.steps, r0 + sr - params.frame_offset, c0 + sc - params.frame_offset, out)
+    _words_to_frames(words, params.steps, *words_frame_shift(shape, params, centre), out)
     return out
 
 

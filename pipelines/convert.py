@@ -1,7 +1,10 @@
-"""`odg convert`: image files to published per-sample ES-ImageNet files, with a full account.
+"""`odg convert`: image files to published per-sample files, with a full account.
 
-Every input gets one row in `convert.tsv`: kept (its `.npz` was written), discarded (under the
-event floor, no file, as published) or unreadable (with the reason). Outputs mirror the input
+ODG (`ODGParams`): the ES-ImageNet files (`pos`, `neg` event arrays). I2E (`odg.i2e.I2EParams`): the
+files of the published I2E conversion (`np.savez_compressed` of one bool array `[8, 2, 224, 224]`,
+as Ruichen0424/I2E's "Dataset Transformation" notebook writes them), preprocessed as published for
+`split`. Every input gets one row in `convert.tsv`: kept (its `.npz` was written), discarded (under
+the ODG event floor, no file, as published) or unreadable (with the reason). Outputs mirror the input
 layout: a file given directly lands at `OUT/<stem>.npz`, files found under a directory at
 `OUT/<path relative to it>.npz`.
 """
@@ -55,26 +58,37 @@ def find_inputs(paths) -> list[tuple[str, str]]:
     return found
 
 
-def convert_one(path: str, stem: str, out_dir: str, params: ODGParams, max_pixels: int = MAX_PIXELS) -> Outcome:
+def convert_one(path: str, stem: str, out_dir: str, params=ODGParams(), max_pixels: int = MAX_PIXELS,
+                split: str = "train") -> Outcome:
+    from odg.i2e import I2EParams, i2e_frames, preprocess
+    i2e = isinstance(params, I2EParams)
     try:
         img = read_image(path, max_pixels)
-        r = odg_events(img, params)
+        if i2e:
+            frames = i2e_frames(preprocess(img, params, split), params)
+        else:
+            r = odg_events(img, params)
     except Reject as e:
         return Outcome(path, "unreadable", reason=str(e))
     except ValueError as e:        # e.g. a side that resizes to 0 pixels
         return Outcome(path, "unreadable", reason=str(e))
-    on, off = (int(v) for v in r.counts.sum(0))
-    if not r.kept:
-        return Outcome(path, "discarded", on, off, r.shape, reason=f"{on + off} events < {params.min_events}")
-    pos, neg = r.published()
+    if i2e:
+        on, off = (int(v) for v in frames.sum(axis=(0, 2, 3), dtype=np.int64))
+        shape, arrays = (params.size, params.size), {"arr_0": frames.astype(bool)}
+    else:
+        on, off = (int(v) for v in r.counts.sum(0))
+        if not r.kept:
+            return Outcome(path, "discarded", on, off, r.shape, reason=f"{on + off} events < {params.min_events}")
+        pos, neg = r.published()
+        shape, arrays = r.shape, {"pos": pos, "neg": neg}
     out = os.path.join(out_dir, stem + ".npz")
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    np.savez_compressed(out, pos=pos, neg=neg)
-    return Outcome(path, "kept", on, off, r.shape, output=os.path.relpath(out, out_dir))
+    np.savez_compressed(out, **arrays)
+    return Outcome(path, "kept", on, off, shape, output=os.path.relpath(out, out_dir))
 
 
-def convert_files(paths, out_dir: str, params: ODGParams = ODGParams(), workers: int = 1,
-                  progress: bool = True, max_pixels: int = MAX_PIXELS) -> list[Outcome]:
+def convert_files(paths, out_dir: str, params=ODGParams(), workers: int = 1,
+                  progress: bool = True, max_pixels: int = MAX_PIXELS, split: str = "train") -> list[Outcome]:
     """Convert every input; write `out_dir/convert.tsv`; return the outcomes in input order."""
     inputs = find_inputs(paths)
     os.makedirs(out_dir, exist_ok=True)
@@ -82,7 +96,7 @@ def convert_files(paths, out_dir: str, params: ODGParams = ODGParams(), workers:
     if len(set(stems)) != len(stems):
         dup = sorted({s for s in stems if stems.count(s) > 1})
         raise ValueError(f"several inputs would write the same output: {', '.join(dup[:5])}")
-    job = lambda ps: convert_one(ps[0], ps[1], out_dir, params, max_pixels)  # noqa: E731
+    job = lambda ps: convert_one(ps[0], ps[1], out_dir, params, max_pixels, split)  # noqa: E731
     bar = tqdm(total=len(inputs), unit="img", disable=not progress or not inputs)
     outcomes = []
     with ThreadPoolExecutor(max(1, workers)) as ex:

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from odg import events_to_published, words_to_events
 
 from .store import EventStore, KEPT
-from .store.schema import KIND_IMAGENET
+from .store.schema import KIND_I2E, KIND_IMAGENET
 
 
 def published_relpath(split: str, label: int, number: int, name: str) -> str:
@@ -34,6 +34,10 @@ def published_relpath(split: str, label: int, number: int, name: str) -> str:
 def export_es_imagenet(url: str, out_dir: str, splits=None, workers: int = 4, progress: bool = True) -> dict:
     """Write the published layout of the given (default: all) splits; return files written per split."""
     store = EventStore(url)
+    if store.kind == KIND_I2E:
+        raise ValueError(f"{url} holds I2E events (dense [8, 2, 224, 224] frames of the I2E method); the "
+                         "ES-ImageNet layout holds ODG event lists in ODG's canvas coordinates, which I2E "
+                         "frames have none of: there is nothing meaningful to export into it")
     store._need(KIND_IMAGENET)
     params = store.params
     written = {}

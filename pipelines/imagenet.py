@@ -215,54 +215,108 @@ def imagenet_items(root: str, split: str, limit: int | None = None) -> tuple[lis
     return items, {"layout": kind, "path": source, "split": split, "limit": limit, "files": len(items)}
 
 
-def convert_item(item: Item, params, max_pixels: int) -> dict:
-    """Decode and convert one input. Never raises for a bad input: returns its outcome
-    (transient I/O errors do raise, so that the build task is retried).
+def item_outcome(item: Item, convert, max_pixels: int) -> dict:
+    """Decode one input and convert it with `convert(image) -> dict`; the build's reject rules.
 
-    Keys: status (KEPT/DISCARDED/REJECTED), reason, shape (a, b), count (ON, OFF), words.
+    Never raises for a bad input: an input outside the validation ground truth, an unreadable file,
+    a decoding failure (`Reject`) or an image the conversion refuses (`ValueError`) gives
+    `{"status": REJECTED, "reason": ...}` (transient I/O errors do raise, so that a build task is
+    retried). `convert` returns the outcome of a decoded BGR image (see `odg_outcome`).
     """
-    from odg import odg_events
-
     from .decode import decode_image
     from .errors import Reject
-    from .store.schema import DISCARDED, KEPT, REJECTED
+    from .store.schema import REJECTED
     if item.label < 0:
         return {"status": REJECTED, "reason": "not in the ILSVRC2012 validation ground truth"}
     try:
-        r = odg_events(decode_image(item.read(), max_pixels), params)
+        return convert(decode_image(item.read(), max_pixels))
     except (Reject, ValueError) as e:
         return {"status": REJECTED, "reason": str(e)}
     except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
         return {"status": REJECTED, "reason": f"cannot read: {e.strerror or e}"}
     # any other OSError (a network file system's hiccup) propagates: Dask retries the task
+
+
+def odg_outcome(r, params) -> dict:
+    """The outcome of an ODG conversion `r` (`odg.ODGResult`): status KEPT or DISCARDED (under the
+    event floor, with the reason), shape (a, b), count (ON, OFF), words."""
+    from .store.schema import DISCARDED, KEPT
     on, off = (int(v) for v in r.counts.sum(0))
     return {"status": KEPT if r.kept else DISCARDED,
             "reason": "" if r.kept else f"{on + off} events < {params.min_events}",
             "shape": r.shape, "count": (on, off), "words": r.words}
 
 
-def es_imagenet_spec(url: str, split: str, items: list, source: dict, convert, shard_size: int, params):
-    """A `BuildSpec` for an ES-ImageNet store split (any inputs: images, published files)."""
-    from odg import word_dtype
+def i2e_outcome(r, params) -> dict:
+    """The outcome of an I2E conversion `r` (`odg.i2e.I2EResult`): always KEPT (I2E has no event
+    floor), shape the frame's (S, S), count (ON, OFF), words."""
+    from .store.schema import KEPT
+    on, off = (int(v) for v in r.counts.sum(0))
+    return {"status": KEPT, "reason": "", "shape": (params.size, params.size), "count": (on, off), "words": r.words}
 
+
+def convert_item(item: Item, params, max_pixels: int) -> dict:
+    """Decode and convert one input with ODG (see `item_outcome`).
+
+    Keys: status (KEPT/DISCARDED/REJECTED), reason, shape (a, b), count (ON, OFF), words.
+    """
+    from odg import odg_events
+    return item_outcome(item, lambda img: odg_outcome(odg_events(img, params), params), max_pixels)
+
+
+def convert_item_i2e(item: Item, params, max_pixels: int, split: str) -> dict:
+    """Decode and convert one input with I2E, preprocessed as published for `split` (see `item_outcome`)."""
+    from odg.i2e import i2e_events, preprocess
+    return item_outcome(item, lambda img: i2e_outcome(i2e_events(preprocess(img, params, split), params), params),
+                        max_pixels)
+
+
+METHODS = ("odg", "i2e")
+
+
+def store_layout(params) -> tuple[str, tuple, object]:
+    """`(store kind, words shape, words dtype)` of a store of ImageNet events converted with `params`
+    (`ODGParams`: ES-ImageNet, words over the event window; `I2EParams`: I2E, words over the frame)."""
+    from odg import word_dtype
+    from odg.i2e import I2EParams
+
+    from .store.schema import KIND_I2E, KIND_IMAGENET
+    if isinstance(params, I2EParams):
+        return KIND_I2E, (params.size, params.size), word_dtype(params.steps)
+    return KIND_IMAGENET, (params.grid, params.grid), word_dtype(params.steps)
+
+
+def es_imagenet_spec(url: str, split: str, items: list, source: dict, convert, shard_size: int, params):
+    """A `BuildSpec` for an ImageNet event store split (any inputs: images, published files)."""
     from .build import BuildSpec
-    from .store.schema import KIND_IMAGENET
-    return BuildSpec(url=url, split=split, kind=KIND_IMAGENET, items=items, convert=convert,
-                     payload_shape=(params.grid, params.grid), payload_dtype=word_dtype(params.steps),
+    kind, payload_shape, payload_dtype = store_layout(params)
+    return BuildSpec(url=url, split=split, kind=kind, items=items, convert=convert,
+                     payload_shape=payload_shape, payload_dtype=payload_dtype,
                      params=params.to_dict(), classes=load_classes().as_list(), source=source,
                      shard_size=shard_size)
 
 
+def default_params(method: str):
+    """The published parameters of a conversion method ("odg": `ODGParams()`, "i2e": `I2EParams()`)."""
+    from odg import ODGParams
+    from odg.i2e import I2EParams
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    return ODGParams() if method == "odg" else I2EParams()
+
+
 def build_spec(url: str, root: str, split: str, limit: int | None = None, shard_size: int = 256,
-               params=None, max_pixels: int | None = None):
-    """The `BuildSpec` of an ES-ImageNet build of `root`'s split into the store at `url`."""
+               params=None, max_pixels: int | None = None, method: str = "odg"):
+    """The `BuildSpec` of a build of `root`'s split into the store at `url`, converted with `method`
+    ("odg": ES-ImageNet; "i2e": I2E, preprocessed as published for the split)."""
     from functools import partial
 
-    from odg import ODGParams
-
     from .decode import MAX_PIXELS
-    params = params or ODGParams()
+    params = params or default_params(method)
     items, source = imagenet_items(root, split, limit)
-    return es_imagenet_spec(url, split, items, source,
-                            partial(convert_item, params=params, max_pixels=max_pixels or MAX_PIXELS),
-                            shard_size, params)
+    mp = max_pixels or MAX_PIXELS
+    if method == "i2e":
+        convert = partial(convert_item_i2e, params=params, max_pixels=mp, split=split)
+    else:
+        convert = partial(convert_item, params=params, max_pixels=mp)
+    return es_imagenet_spec(url, split, items, source, convert, shard_size, params)

@@ -8,6 +8,8 @@ Inputs (`ModelConfig.input`):
 - `rgb`: the split's source ILSVRC2012 JPEGs, read from the folder the split was built from (the
   path recorded in the store) and framed as the published loader frames the events (resized to the
   sample's (a, b), centred on the 254 canvas, 224 x 224 crop at 16), ImageNet mean/std normalised.
+Without a store (`image_datasets`), the events come from ILSVRC2012 JPEGs converted on the fly
+(`odg.models.imagenet_events.ImageNetEvents`, ODG or I2E, optionally augmented).
 Static inputs go to an SNN repeated over `steps` time steps, to the pipeS ANN as one step.
 `input_size` S (optional) average-pools every frame or image from 224 x 224 down to S x S.
 """
@@ -21,6 +23,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..data import ESDataset, ShardSampler
+from ..imagenet_events import ImageNetEvents
 from .model_config import ModelConfig
 
 RGB_MEAN = (0.485, 0.456, 0.406)
@@ -86,10 +89,30 @@ def make_dataset(store: str, split: str, cfg: ModelConfig) -> Dataset:
     return ESDataset(store, split)
 
 
+def image_datasets(root: str, train_split: str, val_split: str | None, cfg: ModelConfig, method: str,
+                   augment=None, skip_log=None, log=print) -> tuple[Dataset, Dataset | None]:
+    """`(train, val or None)`: `root`'s ILSVRC2012 JPEGs converted with `method` on the fly, the
+    training split augmented with `augment` (the validation split never); a source without the
+    validation split gives no validation (logged)."""
+    if cfg.input == "rgb":
+        raise ValueError("input 'rgb' reads a store's source images; training from --images takes events, mean or ei")
+    if cfg.input == "ei" and method != "odg":
+        raise ValueError("input 'ei' (Edge-Integral) undoes ODG's motion: it needs --method odg")
+    train = ImageNetEvents(root, train_split, method=method, augment=augment, skip_log=skip_log)
+    val = None
+    if val_split:
+        try:
+            val = ImageNetEvents(root, val_split, method=method, skip_log=skip_log, skips="drop")
+        except ValueError as e:
+            log(f"odg train: no validation: {e}")
+    return train, val
+
+
 def train_loader(ds: Dataset, batch_size: int, seed: int, workers: int, rank: int, world_size: int,
                  generator: torch.Generator, pin_memory: bool = False) -> DataLoader:
-    """Shuffled, shard-ordered training batches of this process's share (`ShardSampler`)."""
-    if isinstance(ds, ESDataset):
+    """Shuffled training batches of this process's share (`ShardSampler` in shard order for stores,
+    `EpochSampler` for images converted on the fly)."""
+    if isinstance(ds, (ESDataset, ImageNetEvents)):
         return ds.loader(batch_size, shuffle=True, seed=seed, num_workers=workers, rank=rank,
                          world_size=world_size, generator=generator, pin_memory=pin_memory)
     sampler = ShardSampler(ds, shuffle=True, seed=seed, rank=rank, world_size=world_size,
@@ -101,7 +124,7 @@ def train_loader(ds: Dataset, batch_size: int, seed: int, workers: int, rank: in
 def eval_loader(ds: Dataset, batch_size: int, workers: int, rank: int, world_size: int,
                 generator: torch.Generator, pin_memory: bool = False) -> DataLoader:
     """Every sample once over all processes, in store order (`ChunkSampler`)."""
-    kw = {"collate_fn": ds.collate_fn} if isinstance(ds, ESDataset) else {}
+    kw = {"collate_fn": ds.collate_fn} if isinstance(ds, (ESDataset, ImageNetEvents)) else {}
     return DataLoader(ds, batch_size=batch_size, sampler=ChunkSampler(len(ds), rank, world_size),
                       num_workers=workers, persistent_workers=workers > 0, generator=generator,
                       pin_memory=pin_memory, **kw)

@@ -32,7 +32,7 @@ from torch import nn
 
 from . import checkpoint as ckpt_io
 from .distributed import DistEnv, setup, unwrap, wrap
-from .inputs import eval_loader, make_dataset, odg_params_of, prepare, train_loader
+from .inputs import eval_loader, image_datasets, make_dataset, odg_params_of, prepare, train_loader
 from .metrics import MetricsLog, plot_accuracy_vs_time, topk_correct
 from .model_config import ModelConfig, stem_prefixes
 from .presets import Recipe
@@ -49,6 +49,9 @@ class TrainOptions:
     """A training run. `model` may be None when `init` names a checkpoint (its network is used).
 
     store: the odg store; train_split / val_split (None: no evaluation; a missing split is skipped).
+    images (instead of a store): an ILSVRC2012 tree or tar folder converted on the fly with `method`
+    ("odg" or "i2e"), the training split augmented with `augment` (an `odg.Augment` or None);
+    skipped inputs are listed in RUN_DIR/skipped.tsv.
     out: RUN_DIR. init: a checkpoint whose weights start the run (`odg pretrain transfer` output or
     any checkpoint of this format). resume: continue from RUN_DIR/last.pt. limit_steps: at most
     this many optimiser steps per epoch. input_size: average-pool frames/images to S x S.
@@ -57,7 +60,7 @@ class TrainOptions:
     RUN_DIR/epoch-NNN.pt for every epoch. threads: torch CPU threads of this process (None: as is).
     """
 
-    store: str
+    store: str | None
     out: str
     recipe: Recipe
     model: ModelConfig | None = None
@@ -76,6 +79,9 @@ class TrainOptions:
     keep_checkpoints: bool = False
     progress: bool = True
     threads: int | None = None
+    images: str | None = None
+    method: str = "odg"
+    augment: object = None
     name: str | None = None
     log: object = field(default=None, repr=False)
 
@@ -146,6 +152,14 @@ def _stem_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for n, p in model.named_parameters() if n.startswith(prefixes)]
 
 
+def _option(opts: TrainOptions, key: str):
+    """An option as recorded in config.json and the checkpoints (the augmentation as a plain dict)."""
+    v = getattr(opts, key)
+    if key == "augment" and v is not None:
+        v = {k: list(x) if isinstance(x, tuple) else x for k, x in dataclasses.asdict(v).items()}
+    return v
+
+
 def _lr(opt) -> float:
     return float(opt.param_groups[0]["lr"])
 
@@ -157,6 +171,8 @@ def evaluate(model: nn.Module, loader, cfg: ModelConfig, input_size, env: DistEn
     model.eval()
     c1 = c5 = n = loss_sum = 0.0
     for batch, labels in loader:
+        if len(labels) == 0:                    # every input of the batch skipped (images on the fly)
+            continue
         x = prepare(batch, cfg, input_size, env.device, odg_params)
         labels = labels.to(env.device)
         with torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
@@ -213,10 +229,10 @@ def _train(opts: TrainOptions, env: DistEnv, log) -> dict:
             raise TrainError("--resume with a different recipe: " + ", ".join(
                 f"{k} {getattr(old, k)!r} -> {getattr(recipe, k)!r}" for k in diff))
         saved = state.get("options", {})
-        for key in ("seed", "input_size", "limit_steps", "train_split"):
-            if key in saved and saved[key] != getattr(opts, key):
+        for key in ("seed", "input_size", "limit_steps", "train_split", "images", "method", "augment"):
+            if key in saved and saved[key] != _option(opts, key):
                 raise TrainError(f"--resume with a different {key}: the run used {saved[key]!r}, "
-                                 f"now {getattr(opts, key)!r}")
+                                 f"now {_option(opts, key)!r}")
     else:
         cfg = opts.model
         if opts.init is not None:
@@ -231,23 +247,38 @@ def _train(opts: TrainOptions, env: DistEnv, log) -> dict:
             raise TrainError("name a model (--model) or a checkpoint to start from (--init)")
     check_model_input(cfg)
 
-    st = open_store(opts.store)
-    if opts.train_split not in st:
-        raise TrainError(f"store {opts.store} has no split {opts.train_split!r} (it has: {', '.join(st.splits)})")
-    val_split = opts.val_split if (opts.val_split and opts.val_split in st) else None
-    if opts.val_split and val_split is None:
-        log(f"odg train: store has no split {opts.val_split!r}: no validation")
-    try:
-        train_ds = make_dataset(opts.store, opts.train_split, cfg)
-        val_ds = make_dataset(opts.store, val_split, cfg) if val_split else None
-    except ValueError as e:
-        raise TrainError(str(e)) from None
+    if (opts.images is None) == (opts.store is None):
+        raise TrainError("train on a store or on images (--images), one of the two")
+    skip_log = out / "skipped.tsv"
+    if opts.images is not None:
+        if not opts.resume and env.is_main and skip_log.exists():
+            skip_log.unlink()
+        try:
+            train_ds, val_ds = image_datasets(opts.images, opts.train_split, opts.val_split, cfg, opts.method,
+                                              opts.augment, skip_log, log)
+        except ValueError as e:
+            raise TrainError(str(e)) from None
+    else:
+        st = open_store(opts.store)
+        if opts.train_split not in st:
+            raise TrainError(f"store {opts.store} has no split {opts.train_split!r} (it has: {', '.join(st.splits)})")
+        val_split = opts.val_split if (opts.val_split and opts.val_split in st) else None
+        if opts.val_split and val_split is None:
+            log(f"odg train: store has no split {opts.val_split!r}: no validation")
+        try:
+            train_ds = make_dataset(opts.store, opts.train_split, cfg)
+            val_ds = make_dataset(opts.store, val_split, cfg) if val_split else None
+        except ValueError as e:
+            raise TrainError(str(e)) from None
     if len(train_ds) == 0:
         raise TrainError(f"split {opts.train_split!r} has no kept samples")
     top = max(int(train_ds.labels.max()), int(val_ds.labels.max()) if val_ds is not None and len(val_ds) else -1)
     if top >= cfg.num_classes:
         raise TrainError(f"the store has labels up to {top} but the network has {cfg.num_classes} classes")
-    odg_params = odg_params_of(opts.store) if cfg.input == "ei" else None
+    if cfg.input != "ei":
+        odg_params = None
+    else:
+        odg_params = train_ds.params if opts.images is not None else odg_params_of(opts.store)
     if cfg.input == "ei" and odg_params is None:
         raise TrainError("input 'ei' (Edge-Integral) needs an ES-ImageNet store")
 
@@ -287,8 +318,8 @@ def _train(opts: TrainOptions, env: DistEnv, log) -> dict:
                      torch.Generator(), pin) if val_ds is not None else None
 
     metrics = MetricsLog(out / "metrics.jsonl")
-    options = {k: getattr(opts, k) for k in ("store", "seed", "workers", "limit_steps", "input_size", "amp",
-                                             "train_split", "val_split", "init", "time_budget")}
+    options = {k: _option(opts, k) for k in ("store", "images", "method", "augment", "seed", "workers", "limit_steps",
+                                             "input_size", "amp", "train_split", "val_split", "init", "time_budget")}
     if env.is_main:
         out.mkdir(parents=True, exist_ok=True)
         metrics.truncate(epoch0)
@@ -383,7 +414,7 @@ def _train(opts: TrainOptions, env: DistEnv, log) -> dict:
             metrics.append(row)
             rows.append(row)
             plot_accuracy_vs_time({opts.name or cfg.name: rows}, out / "accuracy_vs_time.png",
-                                  title=f"{cfg.name} on {Path(opts.store).name} ({recipe.name})")
+                                  title=f"{cfg.name} on {Path(opts.store or opts.images).name} ({recipe.name})")
             fmt = (lambda v: "-" if v is None else f"{v:.2f}")
             log(f"epoch {epoch + 1}/{recipe.epochs} [{phase}] loss {fmt(row['train_loss'])} "
                 f"val top-1 {fmt(top1)}% top-5 {fmt(top5)}% lr {lr_used:.4g} "
@@ -393,6 +424,9 @@ def _train(opts: TrainOptions, env: DistEnv, log) -> dict:
         if stopped:
             log(f"odg train: time budget of {opts.time_budget:g} s reached during epoch {epoch + 1}")
             break
+    if opts.images is not None and env.is_main and skip_log.exists():
+        n_skip = len({ln.split("\t")[1] for ln in skip_log.read_text().splitlines() if "\t" in ln})
+        log(f"odg train: {n_skip} inputs skipped (rejected, or under the ODG event floor): see {skip_log}")
     digest = ckpt_io.state_hash(model.state_dict())
     if env.distributed:                     # every rank's own weights, gathered: they must agree
         hashes = [None] * env.world_size

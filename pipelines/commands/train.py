@@ -1,4 +1,5 @@
-"""`odg train`: train a network on an odg store (one process, or many under torchrun).
+"""`odg train`: train a network on an odg store, or on ILSVRC2012 JPEGs converted on the fly
+(`--images`), in one process or many under torchrun.
 
 torch is imported only when the command runs. The training arguments are shared with
 `odg pretrain ann` (see `add_training_arguments`, `run_training`)."""
@@ -10,7 +11,18 @@ import os
 
 def add_training_arguments(p: argparse.ArgumentParser, default_preset: str, ann: bool = False) -> None:
     g = p.add_argument_group("data and network")
-    g.add_argument("--store", help="the odg store to train on (path or fsspec URL); required")
+    g.add_argument("--store", help="the odg store to train on (path or fsspec URL); this or --images is required")
+    if not ann:
+        g.add_argument("--images", metavar="ROOT",
+                       help="instead of a store: ILSVRC2012 images (ROOT/train/, ROOT/val/ or the original tars), "
+                            "converted to events on the fly in the DataLoader workers")
+        g.add_argument("--method", choices=("odg", "i2e"), default=None,
+                       help="with --images: the conversion, odg (ES-ImageNet, the default) or i2e")
+        g.add_argument("--augment", nargs="?", const="all", default=None, metavar="NAMES",
+                       help="with --images: augment the training images before conversion; a comma list of "
+                            f"{', '.join(AUGMENTS)} (alone: all; directions applies to i2e): random resized crop "
+                            "(scale 0.08-1, ratio 3/4-4/3), horizontal flip (p 0.5), I2E's random directions; "
+                            "seeded from --seed, the epoch and the image")
     g.add_argument("--model", help="network: a zoo name (`odg models list`) or lif_tiny / liaf_tiny "
                                    "(default: the preset's, or the --init checkpoint's)")
     if not ann:
@@ -99,8 +111,10 @@ def run_training(args, default_preset: str, ann: bool = False) -> int:
     if args.list_presets:
         print(_presets_text())
         return 0
-    if not args.store:
-        raise UserError("--store is required")
+    images = getattr(args, "images", None)
+    if bool(args.store) == bool(images):
+        raise UserError("--store or --images is required (one of the two)")
+    method, augment = image_options(args)
     import dataclasses
 
     from odg.models import LIFParams
@@ -171,7 +185,7 @@ def run_training(args, default_preset: str, ann: bool = False) -> int:
             from odg.pipelines.store import open_store
             from odg.pipelines.store.writer import StoreError
             try:
-                n_classes = args.num_classes or len(open_store(args.store).classes)
+                n_classes = args.num_classes or (1000 if images else len(open_store(args.store).classes))
             except (StoreError, OSError) as e:
                 raise UserError(str(e)) from None
             inp = args.input or ("rgb" if ann else "events")
@@ -203,7 +217,8 @@ def run_training(args, default_preset: str, ann: bool = False) -> int:
                         workers=args.workers, limit_steps=args.limit_steps, input_size=args.input_size,
                         amp=args.amp, device=args.device, train_split=args.train_split, val_split=val,
                         time_budget=args.time_budget, keep_checkpoints=args.keep_checkpoints,
-                        progress=not args.quiet, threads=args.threads)
+                        progress=not args.quiet, threads=args.threads, images=images, method=method,
+                        augment=augment)
     try:
         res = train(opts)
     except (TrainError, FileNotFoundError) as e:
@@ -215,6 +230,29 @@ def run_training(args, default_preset: str, ann: bool = False) -> int:
               + (f", val top-1 {top1:.2f}% top-5 {f['val_top5']:.2f}%" if top1 is not None else "")
               + f", weights sha256 {res['hash'][:16]}")
     return 0
+
+
+AUGMENTS = ("crop", "flip", "directions")
+
+
+def image_options(args):
+    """`(method, odg.Augment or None)` of --method / --augment (only with --images)."""
+    from odg.pipelines.cli import UserError
+    images = getattr(args, "images", None)
+    method, names = getattr(args, "method", None), getattr(args, "augment", None)
+    if not images:
+        if method is not None or names is not None:
+            raise UserError("--method and --augment apply to --images (a store holds its conversion already)")
+        return "odg", None
+    if names is None:
+        return method or "odg", None
+    chosen = set(AUGMENTS) if names == "all" else {n.strip() for n in names.split(",") if n.strip()}
+    unknown = chosen - set(AUGMENTS)
+    if unknown or not chosen:
+        raise UserError(f"--augment takes a comma list of {', '.join(AUGMENTS)} (or nothing: all), got {names!r}")
+    from odg import Augment
+    return method or "odg", Augment(crop="crop" in chosen, flip=0.5 if "flip" in chosen else 0.0,
+                                    directions="directions" in chosen, seed=args.seed)
 
 
 def _handler(args) -> int:

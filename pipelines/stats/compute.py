@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..store import KEPT, DISCARDED, REJECTED, KIND_IMAGENET, KIND_UCF101, open_store
+from ..store import KEPT, DISCARDED, REJECTED, KIND_I2E, KIND_IMAGENET, KIND_UCF101, open_store
 from .kernels import bit_counts, dense_clip
 
 FORMAT = "odg-stats"
@@ -32,21 +32,25 @@ TOP = 10                   # classes named at each end
 # -- the store's geometry -------------------------------------------------------------------
 
 def steps_of(store) -> int:
-    """T: time steps per sample (ES-ImageNet: trajectory steps; ES-UCF101: difference frames)."""
+    """T: time steps per sample (ES-ImageNet: trajectory steps; ES-UCF101: difference frames; I2E:
+    direction groups)."""
     if store.kind == KIND_UCF101:
         return int(store.meta["params"].get("n_frames", 31)) - 1
+    if store.kind == KIND_I2E:
+        return len(store.meta["params"]["directions"])
     return len(store.meta["params"]["trajectory"]) - 1
 
 
 def event_volume(store, shapes: np.ndarray) -> np.ndarray:
     """Per sample, the entries of the published dense tensor: events / volume is the event rate.
 
-    ES-ImageNet: 224 x 224 x T x 2 (the published loader's frames). ES-UCF101: H x W x S x 2 of the
-    clip (`shape` holds the clip's (H, W))."""
+    ES-ImageNet: 224 x 224 x T x 2 (the published loader's frames). I2E: the module's S x S x T x 2.
+    ES-UCF101: H x W x S x 2 of the clip (`shape` holds the clip's (H, W))."""
     T = steps_of(store)
     if store.kind == KIND_UCF101:
         return shapes[:, 0].astype(np.float64) * shapes[:, 1] * T * 2
-    S = int(store.meta["params"].get("frame_size", 224))
+    p = store.meta["params"]
+    S = int(p["size"] if store.kind == KIND_I2E else p.get("frame_size", 224))
     return np.full(len(shapes), float(S * S * T * 2))
 
 
@@ -85,6 +89,9 @@ def published_npz_size(kind: str, words: np.ndarray, shape, params, steps: int) 
     buf = io.BytesIO()
     if kind == KIND_UCF101:
         np.savez_compressed(buf, dense_clip(words, steps))
+    elif kind == KIND_I2E:                  # the published I2E file: one bool [T, 2, S, S] array
+        from odg import unpack_frames
+        np.savez_compressed(buf, unpack_frames(words, steps).astype(bool))
     else:
         from odg import events_to_published, words_to_events
         pos, neg = events_to_published(words_to_events(words, tuple(int(v) for v in shape), params))
@@ -255,8 +262,8 @@ def finish_split(store, sj: SplitJob, store_bytes: int) -> dict:
     r, c = np.unravel_index(int(np.argmax(dens)), dens.shape)
     out["density"] = {"shape": [int(H), int(W)], "mean": float(dens.mean()), "min": float(dens.min()),
                       "max": float(dens.max()), "argmax": [int(r), int(c)],
-                      "frame": "223 x 223 event window, canvas rows/cols 17..239" if store.kind == KIND_IMAGENET
-                      else "clip frame (H x W)"}
+                      "frame": {KIND_IMAGENET: "223 x 223 event window, canvas rows/cols 17..239",
+                                KIND_I2E: f"{H} x {W} frame"}.get(store.kind, "clip frame (H x W)")}
     sj.arrays["density"] = dens
     # shapes
     sc = acc["shapes"]

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from ..store import KEPT, KIND_IMAGENET
+from ..store import KEPT, KIND_IMAGENET, KIND_UCF101
 from .compute import class_table
 
 STRIP_STEPS = 8        # columns of a frame strip (all T = 8 steps of ES-ImageNet; 8 of the 30 of ES-UCF101)
@@ -95,7 +95,7 @@ def frame_strips(store, sj, n: int = 3) -> dict:
     for i in pick(sj, n):
         s = sr.sample(int(i))
         f = sr.frames(int(i))
-        if store.kind == KIND_IMAGENET:
+        if store.kind != KIND_UCF101:                  # ES-ImageNet, I2E: [T, 2, H, W]
             steps = np.arange(f.shape[0])
         else:                                          # [2, S, H, W] -> [S, 2, H, W]
             f = f.transpose(1, 0, 2, 3)

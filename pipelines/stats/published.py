@@ -10,7 +10,7 @@ from importlib import resources
 
 import numpy as np
 
-from ..store import KEPT, KIND_IMAGENET, KIND_UCF101, REJECTED, STATUS_NAMES
+from ..store import KEPT, KIND_I2E, KIND_IMAGENET, KIND_UCF101, REJECTED, STATUS_NAMES
 
 PUBLISHED_VAL_LIST = "es_imagenet_published_vallabel.txt"
 
@@ -21,6 +21,10 @@ ES_IMAGENET = {"classes": 1000, "steps": 8, "frame": 224, "train_samples": 1_260
 # UCF101 and the published ES-UCF101 method: 101 classes, 13,320 clips, 30 difference frames,
 # event ratio 0.15 of the difference values (7.5 % per tail).
 ES_UCF101 = {"classes": 101, "clips": 13_320, "steps": 30, "event_ratio": 0.15}
+# The I2E README's dataset catalogue (Ruichen0424/I2E): I2E-ImageNet, 224 x 224, ratio 0.12, event
+# rate 6.66 %, 1.28 M / 50 k samples; 8 steps (the module's direction groups).
+I2E_IMAGENET = {"classes": 1000, "steps": 8, "frame": 224, "event_rate": 0.0666, "train_samples": 1_280_000,
+                "val_samples": 50_000}
 
 VAL_NAME = re.compile(r"ILSVRC2012_val_\d{8}")
 LISTED = 1000          # disagreements listed by name at most (all are counted)
@@ -132,6 +136,17 @@ def published_rows(store, stats: dict) -> list[dict]:
             "15 % of the difference values lie beyond the two clip thresholds (7.5 % per tail)")
         row("size", "—", f"store {_gb(tot['bytes']['store'])}; published npz {_gb(tot['bytes']['published_npz'])}",
             "published npz measured or estimated for these clips (see bytes)")
+        return rows
+    if store.kind == KIND_I2E:
+        P = I2E_IMAGENET
+        row("classes", f"{P['classes']:,}", f"{len(present)} with kept samples (class table {len(store.classes)})")
+        row("time steps T", f"{P['steps']}", f"{stats['steps']}")
+        fs = store.meta["params"]["size"]
+        row("frame", f"{P['frame']} × {P['frame']}", f"{fs} × {fs}")
+        row("samples (train / val)", f"{P['train_samples'] / 1e6:.2f} M / {P['val_samples'] / 1e3:.0f} k",
+            f"{tot['samples']['kept']:,} kept of {tot['samples']['total']:,}")
+        row("event rate (events / (224·224·8·2))", f"{100 * P['event_rate']:.2f} % (I2E README)",
+            "—" if rate is None else f"{100 * rate:.2f} %", "mean over kept samples")
         return rows
     P = ES_IMAGENET
     row("classes", f"{P['classes']:,}", f"{len(present)} with kept samples (class table {len(store.classes)})")

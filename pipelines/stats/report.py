@@ -7,7 +7,7 @@ import json
 import os
 import re
 
-from ..store import KIND_IMAGENET, KIND_UCF101
+from ..store import KIND_I2E, KIND_IMAGENET, KIND_UCF101
 
 
 def _safe(name: str) -> str:
@@ -30,7 +30,7 @@ def write_figures(ss, out_dir: str) -> tuple[dict, dict, dict]:
     from . import gallery, plots
     store, stats = ss.store, ss.stats
     kind = store.kind
-    unit = "step" if kind == KIND_IMAGENET else "difference frame"
+    unit = "difference frame" if kind == KIND_UCF101 else "step"
     params = store.meta["params"]
     figs, notes = {}, {}
     for name, sj in ss.splits.items():
@@ -101,7 +101,7 @@ def write_report(store_url: str, out_dir: str, workers: int | None = None, sched
     store = open_store(store_url)              # fail before starting a cluster
     for s in splits or ():
         store[s]
-    if store.kind not in (KIND_IMAGENET, KIND_UCF101):
+    if store.kind not in (KIND_IMAGENET, KIND_UCF101, KIND_I2E):
         raise ValueError(f"unknown store kind '{store.kind}'")
     os.makedirs(out_dir, exist_ok=True)
     with (contextlib.nullcontext(client) if client is not None

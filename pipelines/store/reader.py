@@ -15,7 +15,7 @@ import zarr
 
 from odg import ODGParams, events_to_published, words_to_events, words_to_frames
 
-from .schema import KEPT, KIND_IMAGENET, KIND_UCF101, STATUS_NAMES
+from .schema import KEPT, KIND_I2E, KIND_IMAGENET, KIND_UCF101, STATUS_NAMES
 from .urls import check_url
 from .writer import StoreError
 
@@ -146,21 +146,30 @@ class SplitReader:
             raise IndexError(f"shard {shard} out of range for split '{self.name}' of {self.n_shards} shards")
         return self._words_fast().read(shard, self.shard_size, rows)
 
-    # ES-ImageNet views
+    # ES-ImageNet (and I2E) views
     def events(self, i: int) -> np.ndarray:
-        """The sample's events (`odg.EVENT_DTYPE`, canonical order, canvas coordinates)."""
+        """The sample's events (`odg.EVENT_DTYPE`, canonical order): ES-ImageNet in canvas
+        coordinates; I2E in frame coordinates (x = column, y = row of the 224 x 224 frame)."""
+        if self.store.kind == KIND_I2E:
+            from odg import frames_to_events
+            return frames_to_events(self.frames(i))
         self.store._need(KIND_IMAGENET)
         i = self._check(i)
         return words_to_events(self.words(i), tuple(self.shapes[i]), self.store.params)
 
     def published(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """The published `pos`, `neg` arrays of the sample."""
+        """The published `pos`, `neg` arrays of the sample (ES-ImageNet)."""
+        self.store._need(KIND_IMAGENET)
         return events_to_published(self.events(i))
 
     def frames(self, i: int, centre: bool = True) -> np.ndarray:
-        """Dense frames: `[T, 2, 224, 224]` uint8 as the published loader (ES-ImageNet), or
-        `[2, S, H, W]` uint8 as published (ES-UCF101)."""
+        """Dense frames: `[T, 2, 224, 224]` uint8 as the published loader (ES-ImageNet; I2E: the
+        published module's output, `centre` does not apply), or `[2, S, H, W]` uint8 as published
+        (ES-UCF101)."""
         i = self._check(i)
+        if self.store.kind == KIND_I2E:
+            from odg import unpack_frames
+            return unpack_frames(self.words(i), self.store.params.steps)
         if self.store.kind == KIND_UCF101:
             from odg.video import unpack_clip
             return unpack_clip(self.words(i), int(self.store.meta["params"]["n_frames"]) - 1)
@@ -196,10 +205,19 @@ class EventStore:
 
     @cached_property
     def params(self):
+        """The conversion's parameters: `ODGParams`, `odg.i2e.I2EParams` or `odg.video.UCFParams`."""
         if self.kind == KIND_IMAGENET:
             return ODGParams.from_dict(self.meta["params"])
+        if self.kind == KIND_I2E:
+            from odg.i2e import I2EParams
+            return I2EParams.from_dict(self.meta["params"])
         from odg.video import UCFParams
         return UCFParams.from_dict(self.meta["params"])
+
+    @property
+    def method(self) -> str:
+        """The conversion method: the params' "method" ("i2e"), else "odg" (ES-ImageNet) or "es-ucf101"."""
+        return self.meta["params"].get("method") or ("es-ucf101" if self.kind == KIND_UCF101 else "odg")
 
     @property
     def classes(self) -> list:

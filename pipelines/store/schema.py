@@ -15,6 +15,7 @@ FORMAT_VERSION = 1
 
 KIND_IMAGENET = "es-imagenet"
 KIND_UCF101 = "es-ucf101"
+KIND_I2E = "i2e-imagenet"          # ILSVRC2012 converted with I2E (params["method"] == "i2e")
 
 # status codes of a sample
 KEPT, DISCARDED, REJECTED = 0, 1, 2

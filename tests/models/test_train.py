@@ -42,11 +42,8 @@ def _photos() -> list[Path]:
     return photos
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """ES-ImageNet store with train (photos + mirror images) and val (centre crops) splits."""
-    tmp = tmp_path_factory.mktemp("train_store")
-    tree = tmp / "tree"
+def photo_tree(tree: Path) -> Path:
+    """ILSVRC2012-layout tree: train (photos + mirror images) and val (centre crops), 4 classes."""
     for i, p in enumerate(_photos()):
         img = cv2.imread(str(p), cv2.IMREAD_COLOR)
         wnid = WNIDS[i % len(WNIDS)]
@@ -56,6 +53,14 @@ def store(tmp_path_factory):
         assert cv2.imwrite(str(tree / "train" / wnid / f"p{i}.JPEG"), img)
         assert cv2.imwrite(str(tree / "train" / wnid / f"p{i}_m.JPEG"), np.ascontiguousarray(img[:, ::-1]))
         assert cv2.imwrite(str(tree / "val" / wnid / f"p{i}_c.JPEG"), img[h // 8:h - h // 8, w // 8:w - w // 8])
+    return tree
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """ES-ImageNet store with train (photos + mirror images) and val (centre crops) splits."""
+    tmp = tmp_path_factory.mktemp("train_store")
+    tree = photo_tree(tmp / "tree")
     url = str(tmp / "store.zarr")
     for split, shard in (("train", 8), ("val", 4)):
         assert odg(["build", "imagenet", str(tree), url, "--split", split, "--workers", "1",
