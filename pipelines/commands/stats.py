@@ -1,4 +1,4 @@
-"""`odg stats STORE --out DIR [--workers N | --scheduler ADDR] [--split S]`"""
+"""`odg stats STORE --out DIR [--workers N | --scheduler ADDR] [--split S] [--compare OTHER]`"""
 from ..cli import UserError
 from ._dask_options import add_cluster_options
 
@@ -9,6 +9,8 @@ def register(cli):
     p.add_argument("--out", required=True, metavar="DIR", help="folder for report.html, stats.json and the PNGs")
     p.add_argument("--split", action="append", default=None, metavar="S",
                    help="only this split (repeat for several; default: every split)")
+    p.add_argument("--compare", default=None, metavar="OTHER",
+                   help="also compare with the store OTHER sample by sample (a section of the report; see odg compare)")
     add_cluster_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -21,7 +23,7 @@ def run(args):
         raise UserError("--workers must be >= 1")
     try:
         path = write_report(args.store, args.out, workers=args.workers, scheduler=args.scheduler,
-                            progress=not args.quiet, splits=args.split)
+                            progress=not args.quiet, splits=args.split, compare=args.compare)
     except StoreError as e:
         raise UserError(str(e)) from None
     except KeyError as e:
