@@ -1,6 +1,5 @@
 """`odg compare STORE_A STORE_B [--split S] [--json] [--out DIR]`"""
-from ..cli import UserError
-from ._dask_options import add_cluster_options
+from ._dask_options import add_cluster_options, check_cluster_options, store_call
 
 
 def register(cli):
@@ -22,16 +21,9 @@ def run(args):
     import os
 
     from ..compare import compare_stores, compare_text
-    from ..store import StoreError
-    if args.workers is not None and args.workers < 1:
-        raise UserError("--workers must be >= 1")
-    try:
-        c = compare_stores(args.store_a, args.store_b, args.split, workers=args.workers, scheduler=args.scheduler,
-                           progress=not args.quiet)
-    except StoreError as e:
-        raise UserError(str(e)) from None
-    except KeyError as e:
-        raise UserError(e.args[0] if e.args else str(e)) from None
+    check_cluster_options(args)
+    c = store_call(compare_stores, args.store_a, args.store_b, args.split, workers=args.workers,
+                   scheduler=args.scheduler, progress=not args.quiet)
     if args.out:
         from ..stats.sections import compare_page
         os.makedirs(args.out, exist_ok=True)

@@ -1,6 +1,5 @@
 """`odg stats STORE --out DIR [--workers N | --scheduler ADDR] [--split S] [--compare OTHER]`"""
-from ..cli import UserError
-from ._dask_options import add_cluster_options
+from ._dask_options import add_cluster_options, check_cluster_options, store_call
 
 
 def register(cli):
@@ -18,15 +17,7 @@ def register(cli):
 
 def run(args):
     from ..stats import write_report
-    from ..store import StoreError
-    if args.workers is not None and args.workers < 1:
-        raise UserError("--workers must be >= 1")
-    try:
-        path = write_report(args.store, args.out, workers=args.workers, scheduler=args.scheduler,
-                            progress=not args.quiet, splits=args.split, compare=args.compare)
-    except StoreError as e:
-        raise UserError(str(e)) from None
-    except KeyError as e:
-        raise UserError(e.args[0] if e.args else str(e)) from None
-    print(path)
+    check_cluster_options(args)
+    print(store_call(write_report, args.store, args.out, workers=args.workers, scheduler=args.scheduler,
+                     progress=not args.quiet, splits=args.split, compare=args.compare))
     return 0

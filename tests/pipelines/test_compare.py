@@ -30,19 +30,6 @@ DROPPED = "class0/class0_2.npz"                            # cell, dropped from 
 FLIPPED = "ILSVRC2012_val_00000005.npz"                    # coffee: 3 ON events removed, 2 OFF events added
 
 
-@pytest.fixture(scope="module")
-def client():
-    import logging
-
-    from distributed import Client, LocalCluster
-    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0",
-                           silence_logs=logging.ERROR)
-    c = Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
-
-
 def build(url, root, split, client, params=None):
     from odg.pipelines.build import run_build
     from odg.pipelines.imagenet import build_spec

@@ -32,20 +32,6 @@ BROKEN = b"\xff\xd8\xff\xe0 not really a jpeg"
 
 # -- stores ---------------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
-def client():
-    """An in-process Dask cluster (threads), fast to start; one test uses real worker processes."""
-    import logging
-
-    from distributed import Client, LocalCluster
-    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0",
-                           silence_logs=logging.ERROR)
-    c = Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
-
-
 def build(root, url, split, client, shard_size=2):
     from odg.pipelines.build import BuildSpec, run_build
     from odg.pipelines.decode import MAX_PIXELS
