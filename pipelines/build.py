@@ -157,7 +157,7 @@ def run_build(spec: BuildSpec, workers: int | None = None, scheduler: str | None
             writer.init_split(spec.url, spec.split, n, spec.shard_size, spec.payload_shape, spec.payload_dtype,
                               plan, spec.source, resume)
             done = writer.done_shards(spec.url, spec.split) if resume else set()
-            digest = card.start_digest(cl, spec.url, spec.split, spec.source)     # runs beside the shards
+            digest = card.start_digest(cl, spec.url, spec.split, spec.source, spec.kind)   # beside the shards
             todo = [s for s in range(n_shards) if s not in done]
             bar = tqdm(total=n, initial=sum(min(K, n - s * K) for s in done), unit="sample", disable=not progress,
                        desc=f"build {spec.split}", smoothing=0.1)

@@ -9,7 +9,8 @@ differ only in their cards (date, command line). A card (JSON) holds:
 - `source`: the split's source description (layout `folder`, `archive`, `published`, `ucf101`;
   its path) and `digest`: per source path, either `file` (an archive or a single file:
   `sha256` and `md5` of its bytes, streamed once by a Dask worker while the build runs, and
-  reused on a resume when its size and modification time are unchanged) or `tree` (a folder:
+  reused on a resume when its size and modification time are unchanged; `matches_published`: whether
+  the md5 is the one published for that archive name, e.g. ILSVRC2012_img_train.tar) or `tree` (a folder:
   `sha256` of the sorted lines `<relative path>\\t<size in bytes>\\n` of every file under it,
   that is names and sizes, not contents; `files`, `bytes`);
 - `counts`: samples, kept, discarded, rejected;
@@ -116,17 +117,27 @@ def command_line(argv=None) -> str:
 
 # -- source digests (run in a Dask worker) ----------------------------------------------------
 
-def file_digest(path: str) -> dict:
-    """sha256 and md5 of a file's bytes, read once in `BLOCK`-byte steps."""
+def file_digest(path: str, known: dict | None = None) -> dict:
+    """sha256 and md5 of a file's bytes, read once in `BLOCK`-byte steps (md5 in a second thread, beside
+    sha256: hashlib releases the GIL). `known`: file name -> published md5; `matches_published` says
+    whether this file's md5 is its name's published one (None for a name without one)."""
+    from concurrent.futures import ThreadPoolExecutor
     sha, md5, n = hashlib.sha256(), hashlib.md5(), 0
     st = os.stat(path)
-    with open(path, "rb") as f:
+    with open(path, "rb") as f, ThreadPoolExecutor(1) as pool:
+        pending = None
         while block := f.read(BLOCK):
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(md5.update, block)
             sha.update(block)
-            md5.update(block)
             n += len(block)
+        if pending is not None:
+            pending.result()
+    pub = (known or {}).get(os.path.basename(path))
     return {"path": path, "kind": "file", "method": "sha256 and md5 of the file's bytes", "sha256": sha.hexdigest(),
-            "md5": md5.hexdigest(), "bytes": n, "mtime_ns": st.st_mtime_ns}
+            "md5": md5.hexdigest(), "bytes": n, "mtime_ns": st.st_mtime_ns, "published_md5": pub,
+            "matches_published": None if pub is None else md5.hexdigest() == pub}
 
 
 def tree_digest(path: str) -> dict:
@@ -155,12 +166,13 @@ def source_paths(source: dict) -> list[str]:
     return [source[k] for k in ("path", "frames", "classes") if source.get(k)]
 
 
-def source_digest(source: dict) -> list[dict]:
-    """A digest of every path of the source: `file_digest` for a file, `tree_digest` for a folder."""
+def source_digest(source: dict, known: dict | None = None) -> list[dict]:
+    """A digest of every path of the source: `file_digest` for a file (`known`: published md5s by file
+    name), `tree_digest` for a folder."""
     out = []
     for p in source_paths(source):
         if os.path.isfile(p):
-            out.append(file_digest(p))
+            out.append(file_digest(p, known))
         elif os.path.isdir(p):
             out.append(tree_digest(p))
         else:
@@ -184,12 +196,13 @@ def _cached(url: str, split: str, source: dict):
     return got
 
 
-def start_digest(client, url: str, split: str, source: dict):
+def start_digest(client, url: str, split: str, source: dict, kind: str):
     """The source digest: recorded (unchanged archives), or a Dask task started now (a Future)."""
     got = _cached(url, split, source)
     if got is not None:
         return got
-    return client.submit(source_digest, source, key=f"odg-source-digest-{split}-{os.getpid()}-{time.time_ns()}",
+    known = {k: v["md5"] for k, v in terms(kind).get("source_checksums", {}).items()}
+    return client.submit(source_digest, source, known, key=f"odg-source-digest-{split}-{os.getpid()}-{time.time_ns()}",
                          pure=False, priority=10)
 
 
@@ -247,7 +260,9 @@ def _size(n) -> str:
 
 def digest_text(d: dict) -> str:
     if d.get("kind") == "file":
-        return f"{d['path']}: sha256 {d['sha256']}, md5 {d['md5']} ({_size(d['bytes'])}; {d['method']})"
+        pub = {None: "", True: "; the md5 published for this file name", False: "; NOT the md5 published for this "
+               f"file name ({d.get('published_md5')})"}[d.get("matches_published")]
+        return f"{d['path']}: sha256 {d['sha256']}, md5 {d['md5']} ({_size(d['bytes'])}; {d['method']}{pub})"
     if d.get("kind") == "tree":
         return f"{d['path']}: sha256 {d['sha256']} ({d['files']:,} files, {_size(d['bytes'])}; {d['method']})"
     return f"{d.get('path', 'source')}: no digest ({d.get('error', 'unknown')})"

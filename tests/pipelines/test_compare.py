@@ -277,6 +277,8 @@ def test_archive_card_records_the_archive_checksums(tree, client, tmp_path):
     data = Path(arch, "ILSVRC2012_img_train.tar").read_bytes()
     assert dg["kind"] == "file" and dg["bytes"] == len(data)
     assert dg["sha256"] == hashlib.sha256(data).hexdigest() and dg["md5"] == hashlib.md5(data).hexdigest()
+    # checked against the md5 published for the real ILSVRC2012 train archive (which this small tar is not)
+    assert dg["published_md5"] == "1d675b47d978889d74fa0da5fadfb00e" and dg["matches_published"] is False
     cached = json.loads((Path(url) / "train" / "_odg" / "source_digest.json").read_text())
     assert cached == [dg]
 
