@@ -525,6 +525,9 @@ def test_cli(train_store, tmp_path, capsys):
     assert "no split 'nope'" in capsys.readouterr().err
     assert main(["stats", str(tmp_path / "missing.zarr"), "--out", str(tmp_path / "y"), "--quiet"]) == 2
     assert "no store" in capsys.readouterr().err
+    assert main(["stats", train_store, "--out", str(tmp_path / "z"), "--compare", str(tmp_path / "missing.zarr"),
+                 "--quiet"]) == 2
+    assert "no store" in capsys.readouterr().err and not (tmp_path / "z").exists()
     assert not (tmp_path / "x").exists()
 
 
