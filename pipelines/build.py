@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import card
 from .store import writer
 from .store.schema import DISCARDED, KEPT, REJECTED
 
@@ -156,6 +157,7 @@ def run_build(spec: BuildSpec, workers: int | None = None, scheduler: str | None
             writer.init_split(spec.url, spec.split, n, spec.shard_size, spec.payload_shape, spec.payload_dtype,
                               plan, spec.source, resume)
             done = writer.done_shards(spec.url, spec.split) if resume else set()
+            digest = card.start_digest(cl, spec.url, spec.split, spec.source, spec.kind)   # beside the shards
             todo = [s for s in range(n_shards) if s not in done]
             bar = tqdm(total=n, initial=sum(min(K, n - s * K) for s in done), unit="sample", disable=not progress,
                        desc=f"build {spec.split}", smoothing=0.1)
@@ -173,12 +175,14 @@ def run_build(spec: BuildSpec, workers: int | None = None, scheduler: str | None
                 except Exception as e:  # noqa: BLE001 - reported, the build goes on
                     failed.append((s, f"{type(e).__name__}: {e}"))
                 bar.update(min(K, n - s * K))
+            digest = card.finish_digest(spec.url, spec.split, digest)
         bar.close()
         for s in done:
             m = _marker_summary(spec, s)
             for k in totals:
                 totals[k] += m[k]
         if not failed:
+            card.record(spec, dict(totals, samples=n), digest, resumed=bool(done))
             writer.finish_split(spec.url, spec.split)
     finally:
         writer.release_lock(spec.url, spec.split)

@@ -21,11 +21,26 @@ def add_build_options(p, shard_size: int, what: str = "samples"):
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def check_cluster_options(args):
+    if args.workers is not None and args.workers < 1:
+        raise UserError("--workers must be >= 1")
+
+
 def check_build_options(args):
     if args.shard_size < 1:
         raise UserError("--shard-size must be >= 1")
-    if args.workers is not None and args.workers < 1:
-        raise UserError("--workers must be >= 1")
+    check_cluster_options(args)
+
+
+def store_call(fn, *a, **kw):
+    """`fn(*a, **kw)`; a `StoreError` or `KeyError` (no store, an unknown split) becomes a `UserError`."""
+    from ..store import StoreError
+    try:
+        return fn(*a, **kw)
+    except StoreError as e:
+        raise UserError(str(e)) from None
+    except KeyError as e:
+        raise UserError(e.args[0] if e.args else str(e)) from None
 
 
 def execute(spec, args, label: str = "") -> int:

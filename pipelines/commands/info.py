@@ -1,4 +1,4 @@
-"""`odg info STORE [--json]`, `odg verify STORE`"""
+"""`odg info STORE [--json | --card]`, `odg verify STORE`"""
 import json
 
 from ..cli import UserError
@@ -7,7 +7,11 @@ from ..cli import UserError
 def register(cli):
     p = cli.command("info", "Show a store's splits: kept, discarded and rejected samples, sizes, parameters")
     p.add_argument("store", metavar="STORE")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--json", action="store_true", help="machine-readable output")
+    g.add_argument("--card", action="store_true",
+                   help="the dataset card of every split (source and its digest, method, parameters, odg version "
+                        "and commit, command line, date, licence, citations) as Markdown")
     p.set_defaults(func=run_info)
     v = cli.command("verify", "Check every shard against the checksums recorded at build time")
     v.add_argument("store", metavar="STORE")
@@ -16,7 +20,14 @@ def register(cli):
 
 def run_info(args):
     from ..info import info_text, store_info
-    from ..store import StoreError
+    from ..store import StoreError, open_store
+    if args.card:
+        from ..card import card_markdown, read_cards
+        try:
+            print(card_markdown(args.store, read_cards(open_store(args.store))), end="")
+        except StoreError as e:
+            raise UserError(str(e)) from None
+        return 0
     try:
         info = store_info(args.store)
     except StoreError as e:

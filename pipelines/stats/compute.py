@@ -1,12 +1,13 @@
 """The numbers of `stats.json`: one Dask task per shard returns small partial sums, merged on the client.
 
 A task reads its shard whole (`SplitReader.iter_shards`) and returns fixed-size sums: samples
-per status, events per step and polarity, the per-pixel density map, per-class sums, the
-events-per-sample histogram (fixed bins chosen on the client from the count column), the
-(a, b) shape counts, the published npz size of its sampled samples and a consistency check of
-the words against the count column. Nothing per sample leaves a task, so the client's memory
-does not grow with the store; order statistics (the exact median) come from the small per-sample
-count column the reader already holds. Keys are documented in docs/STATS.md.
+per status, events per step and polarity, each step's histogram of events per sample and sum of
+squares, the per-pixel density map, per-class sums, the events-per-sample histogram (fixed bins
+chosen on the client from the count column), the (a, b) shape counts, the published npz size of
+its sampled samples and a consistency check of the words against the count column. Nothing per
+sample leaves a task, so the client's memory does not grow with the store; order statistics
+(exact quantiles), the per-sample distributions and the class balance come from the small
+per-sample columns the reader already holds (`distributions`). Keys are documented in docs/STATS.md.
 """
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..store import KEPT, DISCARDED, REJECTED, KIND_I2E, KIND_IMAGENET, KIND_UCF101, open_store
+from ..store import KEPT, DISCARDED, REJECTED, KIND_I2E, KIND_UCF101, open_store
+from . import distributions as dist
+from .distributions import nice_width
 from .kernels import bit_counts, dense_clip
 
 FORMAT = "odg-stats"
@@ -32,13 +35,16 @@ TOP = 10                   # classes named at each end
 # -- the store's geometry -------------------------------------------------------------------
 
 def steps_of(store) -> int:
-    """T: time steps per sample (ES-ImageNet: trajectory steps; ES-UCF101: difference frames; I2E:
-    direction groups)."""
+    """T: time steps per sample, from the store's parameters (ES-ImageNet: trajectory steps;
+    ES-UCF101: difference frames; I2E: direction groups; a method that states `steps`: that)."""
+    p = store.meta["params"]
     if store.kind == KIND_UCF101:
-        return int(store.meta["params"].get("n_frames", 31)) - 1
+        return int(p.get("n_frames", 31)) - 1
     if store.kind == KIND_I2E:
-        return len(store.meta["params"]["directions"])
-    return len(store.meta["params"]["trajectory"]) - 1
+        return len(p["directions"])
+    if "trajectory" in p:
+        return len(p["trajectory"]) - 1
+    return int(p["steps"])
 
 
 def event_volume(store, shapes: np.ndarray) -> np.ndarray:
@@ -54,6 +60,21 @@ def event_volume(store, shapes: np.ndarray) -> np.ndarray:
     return np.full(len(shapes), float(S * S * T * 2))
 
 
+def density_frame(store, H: int, W: int) -> tuple[dict | None, str]:
+    """The density map's coordinates: `origin` {x, y}, the event record's coordinates (x = column,
+    y = row) of map pixel [0, 0] (None when the window moves with each sample), and a description."""
+    if store.kind == KIND_UCF101 or "window" not in store.meta["params"]:
+        what = "clip frame" if store.kind == KIND_UCF101 else "event frame"
+        return {"x": 0, "y": 0}, f"{what} ({H} x {W}): x = column, y = row"
+    p = store.params
+    if p.centred_window:
+        return None, (f"{H} x {W} event window, shifted with each sample's centring (centred_window): "
+                      "x = column, y = row within the window")
+    r0, c0 = p.window_origin(p.long_side, p.long_side)
+    return {"x": c0, "y": r0}, (f"{H} x {W} event window in canvas coordinates: x = column {c0}..{c0 + W - 1}, "
+                                f"y = row {r0}..{r0 + H - 1}")
+
+
 def class_table(store) -> list[tuple[str | None, str]]:
     """(wnid or None, name) per class index, from the store's class list (`[k, wnid, name]` or `[k, name]`)."""
     out = []
@@ -64,16 +85,6 @@ def class_table(store) -> list[tuple[str | None, str]]:
         else:
             out.append((None, str(e[-1])))
     return out
-
-
-def nice_width(upper: int, bins: int = HIST_BINS) -> int:
-    """An integer bin width of 1, 2 or 5 x 10^k giving about `bins` bins over [0, upper]."""
-    raw = max(1.0, upper / bins)
-    k = 10 ** int(np.floor(np.log10(raw)))
-    for m in (1, 2, 5, 10):
-        if m * k >= raw:
-            return int(m * k)
-    return int(10 * k)
 
 
 def npz_rows(kept: np.ndarray, limit: int = NPZ_SAMPLE) -> np.ndarray:
@@ -107,6 +118,7 @@ def shard_partial(job: dict) -> dict:
     sr = store[job["split"]]
     shard = next(sr.iter_shards([job["shard"]]))
     steps, C, width, nbins = job["steps"], job["classes"], job["bin_width"], job["bins"]
+    sw, sb = job["step_width"], job["step_bins"]
     status = shard.status
     kept = status == KEPT
     disc = status == DISCARDED
@@ -121,6 +133,8 @@ def shard_partial(job: dict) -> dict:
     np.add.at(class_sum, label[ok], total[ok])
     hist_kept = np.bincount(np.minimum(total[kept] // width, nbins - 1), minlength=nbins)
     hist_disc = np.bincount(np.minimum(total[disc] // width, nbins - 1), minlength=nbins)
+    per_step = per[kept].sum(2)                                # [n_kept, T]: events at each step
+    step_hist = np.stack([np.bincount(np.minimum(per_step[:, t] // sw, sb - 1), minlength=sb) for t in range(steps)])
     shapes = Counter((int(a), int(b)) for a, b in shard.shape[kept])
     npz_bytes, npz_n = 0, 0
     if job["npz_rows"]:
@@ -130,7 +144,8 @@ def shard_partial(job: dict) -> dict:
             npz_bytes += published_npz_size(store.kind, shard.words[j], shard.shape[j], params, steps)
             npz_n += 1
     return {"n": np.array([kept.sum(), disc.sum(), (status == REJECTED).sum()], np.int64),
-            "per_step_pol": per[kept].sum(0), "density": density, "class_n": class_n, "class_sum": class_sum,
+            "per_step_pol": per[kept].sum(0), "step_hist": step_hist, "step_sumsq": (per_step ** 2).sum(0),
+            "density": density, "class_n": class_n, "class_sum": class_sum,
             "hist_kept": hist_kept, "hist_disc": hist_disc, "shapes": shapes, "npz_bytes": npz_bytes,
             "npz_n": npz_n, "mismatch": mismatch, "stray": stray}
 
@@ -176,26 +191,28 @@ def prepare_split(store, split: str, npz_limit: int = NPZ_SAMPLE) -> SplitJob:
     total = counts.astype(np.int64).sum(1)
     counted = rows & (status != REJECTED)
     upper = int(total[counted].max()) if counted.any() else 0
-    width = nice_width(upper)
+    width = nice_width(upper, HIST_BINS)
     nbins = upper // width + 1
+    sw = nice_width(upper, dist.STEP_BINS)           # a step holds at most the sample's events
     sample = npz_rows(np.flatnonzero(rows & (status == KEPT)), npz_limit)
     by_shard: dict[int, list] = {}
     for r in sample.tolist():
         by_shard.setdefault(r // K, []).append(r)
     base = {"url": store.url, "split": split, "steps": steps_of(store), "classes": max(1, len(store.classes)),
-            "bin_width": width, "bins": nbins}
+            "bin_width": width, "bins": nbins, "step_width": sw, "step_bins": upper // sw + 1}
     jobs = [dict(base, shard=s, npz_rows=by_shard.get(s, [])) for s in shards]
     sj = SplitJob(split, sr, rows, shards, jobs, len(sample))
     sj.arrays["bin_width"], sj.arrays["bins"] = width, nbins
+    sj.arrays["step_width"], sj.arrays["step_bins"] = sw, upper // sw + 1
     return sj
 
 
 def _summary(values: np.ndarray) -> dict:
-    if len(values) == 0:
-        return {"mean": None, "median": None, "min": None, "max": None, "std": None}
-    v = values.astype(np.float64)
-    return {"mean": float(v.mean()), "median": float(np.median(v)), "min": int(values.min()),
-            "max": int(values.max()), "std": float(v.std())}
+    """Events per sample: `dist.distribution` (exact quantiles), min and max as integers."""
+    out = dist.distribution(values)
+    if len(values):
+        out["min"], out["max"] = int(values.min()), int(values.max())
+    return out
 
 
 def reason_group(status: int, reason: str) -> str:
@@ -227,7 +244,8 @@ def finish_split(store, sj: SplitJob, store_bytes: int) -> dict:
                "density": np.zeros((H, W), np.int64), "class_n": np.zeros(len(store.classes), np.int64),
                "class_sum": np.zeros(len(store.classes), np.int64), "hist_kept": np.zeros(sj.arrays["bins"], np.int64),
                "hist_disc": np.zeros(sj.arrays["bins"], np.int64), "shapes": Counter(), "npz_bytes": 0, "npz_n": 0,
-               "mismatch": 0, "stray": 0}
+               "mismatch": 0, "stray": 0, "step_hist": np.zeros((T, sj.arrays["step_bins"]), np.int64),
+               "step_sumsq": np.zeros(T, np.int64)}
     d = max(nk, 1)
     psp = acc["per_step_pol"]
     out: dict = {}
@@ -244,6 +262,16 @@ def finish_split(store, sj: SplitJob, store_bytes: int) -> dict:
     width = sj.arrays["bin_width"]
     out["events_histogram"] = {"bin_width": width, "edges": (width * np.arange(sj.arrays["bins"] + 1)).tolist(),
                                "kept": acc["hist_kept"].tolist(), "discarded": acc["hist_disc"].tolist()}
+    # per-sample distributions (kept samples)
+    rates = total[kept] / vol
+    out["event_rate_distribution"] = dist.distribution(rates)
+    out["events_per_step_spread"] = dist.step_spread(acc["step_hist"], psp.sum(1).astype(np.float64),
+                                                     acc["step_sumsq"].astype(np.float64), nk, sj.arrays["step_width"])
+    out["on_off"] = dist.on_off(counts[kept])
+    out["events_vs_shape"] = dist.events_vs_shape(total[kept], shapes[kept])
+    on, off = counts[kept, 0], counts[kept, 1]
+    sj.arrays.update(kept_totals=total[kept], rates=rates, on_off_ratio=on[off > 0] / off[off > 0],
+                     kept_shapes=shapes[kept], step_spread=out["events_per_step_spread"])
     # per class
     names = class_table(store)
     cn, cs = acc["class_n"], acc["class_sum"]
@@ -256,14 +284,16 @@ def finish_split(store, sj: SplitJob, store_bytes: int) -> dict:
         return {"label": k, "wnid": wnid, "name": name, "kept": int(cn[k]), "mean_events": means[k]}
     out["per_class"] = {"classes": len(cn), "with_kept_samples": len(present), "kept": cn.tolist(),
                         "mean_events": means, "highest": [entry(k) for k in order[::-1][:TOP]],
-                        "lowest": [entry(k) for k in order[:TOP]]}
+                        "lowest": [entry(k) for k in order[:TOP]],
+                        **dist.class_balance(labels[rows], status[rows], len(cn), names)}
     # spatial density: events per kept sample at each pixel of the window / clip
     dens = acc["density"] / d
     r, c = np.unravel_index(int(np.argmax(dens)), dens.shape)
+    origin, frame = density_frame(store, int(H), int(W))
     out["density"] = {"shape": [int(H), int(W)], "mean": float(dens.mean()), "min": float(dens.min()),
-                      "max": float(dens.max()), "argmax": [int(r), int(c)],
-                      "frame": {KIND_IMAGENET: "223 x 223 event window, canvas rows/cols 17..239",
-                                KIND_I2E: f"{H} x {W} frame"}.get(store.kind, "clip frame (H x W)")}
+                      "max": float(dens.max()), "argmax": [int(r), int(c)], "axes": {"x": "column", "y": "row"},
+                      "origin": origin, "frame": frame,
+                      "argmax_xy": None if origin is None else {"x": origin["x"] + int(c), "y": origin["y"] + int(r)}}
     sj.arrays["density"] = dens
     # shapes
     sc = acc["shapes"]
@@ -355,7 +385,8 @@ def compute_stats(url: str, splits=None, client=None, progress: bool = True, npz
     from distributed import as_completed
     from tqdm import tqdm
 
-    from .published import compare_val, published_rows
+    from ..card import method_of, read_cards
+    from .published import compare_val, other_datasets, published_rows
     store = open_store(url)
     names = list(splits) if splits else store.splits
     parts = {s: prepare_split(store, s, npz_limit) for s in names}
@@ -388,4 +419,7 @@ def compute_stats(url: str, splits=None, client=None, progress: bool = True, npz
              "steps": steps_of(store), "params": params, "splits": out_splits,
              "totals": totals(store, out_splits, parts)}
     stats["published"] = published_rows(store, stats)
+    stats["method"] = method_of(store.kind, params)
+    stats["cards"] = read_cards(store, names)
+    stats["other_datasets"] = other_datasets(store, stats)
     return StoreStats(stats, parts, store)

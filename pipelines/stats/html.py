@@ -1,5 +1,7 @@
 """report.html: one self-contained page (inline CSS, no scripts, no network) whose figures are the
-PNG files beside it, referenced by relative path, so the folder opens offline anywhere."""
+PNG files beside it, each linked to its SVG, referenced by relative path, so the folder opens
+offline anywhere. The method, card, datasets, distributions and comparison sections live in
+`sections`."""
 from __future__ import annotations
 
 from html import escape
@@ -53,10 +55,13 @@ def table(headers, rows, numeric=()) -> str:
 
 
 def fig(src: str | None, alt: str, caption: str = "") -> str:
+    """A figure: the PNG `src` on the page, its SVG (`plots.svg_path`) linked in the caption."""
     if not src:
         return ""
-    cap = f"<figcaption>{caption}</figcaption>" if caption else ""
-    return f'<figure><img src="{escape(src)}" alt="{escape(alt)}" loading="eager">{cap}</figure>'
+    from .plots import svg_path
+    svg = f' <a class="svg" href="{escape(svg_path(src))}">SVG</a>'
+    return (f'<figure><img src="{escape(src)}" alt="{escape(alt)}" loading="eager">'
+            f"<figcaption>{caption}{svg}</figcaption></figure>")
 
 
 def _cards(s: dict, steps: int) -> str:
@@ -73,7 +78,9 @@ def _class_rows(entries):
             for e in entries]
 
 
-def split_section(name: str, s: dict, figs: dict, steps: int, discards: list, gallery_notes: dict) -> str:
+def split_section(name: str, s: dict, figs: dict, steps: int, discards: list, gallery_notes: dict,
+                  unit: str = "step") -> str:
+    from .sections import distributions_section
     o = [f'<h2 id="split-{escape(name)}">Split <code>{escape(name)}</code></h2>']
     smp = s["samples"]
     if not smp["complete"]:
@@ -97,7 +104,9 @@ def split_section(name: str, s: dict, figs: dict, steps: int, discards: list, ga
                     ["both"] + [_n(v, 0) for v in s["events_per_step"]] + [_n(pol[0] + pol[1], 0)]],
                    numeric=range(1, len(s["events_per_step"]) + 2)))
     o.append('<p class="note">Mean events per kept sample.</p>')
-    o.append(fig(figs.get("steps"), f"{name} events per step"))
+    o.append(fig(figs.get("steps"), f"{name} events per step",
+                 "Mean ON and OFF events per kept sample at each step; the spread of ON + OFF (p25-p75 box, p5-p95 "
+                 "whisker); beside it, the trajectory whose steps make the events (where the method has one)."))
     pc = s["per_class"]
     o.append(f"<h3>Classes</h3><p>{pc['with_kept_samples']:,} of {pc['classes']:,} classes have kept samples.</p>")
     o.append(fig(figs.get("classes"), f"{name} class means",
@@ -110,10 +119,13 @@ def split_section(name: str, s: dict, figs: dict, steps: int, discards: list, ga
              + "</div></div>")
     d = s["density"]
     o.append("<h3>Where the events are</h3>")
-    o.append(f'<p>Mean {d["mean"]:.4f} events per pixel per kept sample over the {escape(d["frame"])} '
-             f'({d["shape"][0]} × {d["shape"][1]}); busiest pixel {d["max"]:.3f} at row {d["argmax"][0]}, '
-             f'column {d["argmax"][1]}.</p>')
-    o.append(fig(figs.get("density"), f"{name} spatial density"))
+    where = (f'x = {d["argmax_xy"]["x"]}, y = {d["argmax_xy"]["y"]}' if d["argmax_xy"] else
+             f'window column {d["argmax"][1]}, row {d["argmax"][0]}')
+    o.append(f'<p>Mean {d["mean"]:.4f} events per pixel per kept sample over the {escape(d["frame"])}; '
+             f'busiest pixel {d["max"]:.3f} at {where}.</p>')
+    o.append(fig(figs.get("density"), f"{name} spatial density",
+                 "Axes as in the event record: x = column, y = row (ES-ImageNet: canvas coordinates)."))
+    o.append(distributions_section(name, s, figs, unit))
     sh = s["shapes"]
     o.append("<h3>Resized shapes</h3>")
     o.append(f'<p>{sh["distinct"]:,} distinct (a, b) among kept samples: {sh["landscape"]:,} landscape, '
@@ -197,7 +209,9 @@ def page(stats: dict, figs: dict, discards: dict, notes: dict, overview_figs: di
     splits = stats["splits"]
     tot = stats["totals"]
     steps = stats["steps"]
+    from . import sections
     title = f"{stats['kind']} statistics"
+    unit = "difference frame" if stats["kind"] == "es-ucf101" else "step"
     nav = " ".join(f'<a href="#split-{escape(s)}">{escape(s)}</a>' for s in splits)
     o = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
          f"<style>{CSS}</style></head><body><main>",
@@ -205,7 +219,9 @@ def page(stats: dict, figs: dict, discards: dict, notes: dict, overview_figs: di
          f'<p class="sub">Store <code>{escape(stats["store"])}</code> · odg {escape(str(stats["odg_version"]))} · '
          f'{steps} time steps · generated {escape(stats["generated"])} · '
          f'numbers in <a href="stats.json">stats.json</a></p>',
-         f"<nav>Splits: {nav} <a href=\"#published\">published</a></nav>",
+         f'<nav>Splits: {nav} · <a href="#method">method</a> <a href="#card">card</a> '
+         f'<a href="#published">published</a> <a href="#datasets">other datasets</a>'
+         + (' <a href="#compare">comparison</a>' if "comparison" in stats else "") + "</nav>",
          "<h2>Overview</h2>"]
     rows = []
     for name, s in list(splits.items()) + [("all", tot)]:
@@ -220,12 +236,20 @@ def page(stats: dict, figs: dict, discards: dict, notes: dict, overview_figs: di
     o.append(fig(overview_figs.get("sizes"), "storage per sample",
                  "Bytes per kept sample: this store (all arrays of the split, including discards and rejects) "
                  "against the same samples written in the published npz layout."))
+    o.append(fig(overview_figs.get("distributions"), "per-sample distributions, splits overlaid",
+                 "Splits overlaid: events per sample, event rate and ON/OFF ratio (density histograms over kept "
+                 "samples) and the events per step (mean, p25-p75 band)."))
+    o.append(sections.method_section(stats["method"]))
+    o.append(sections.card_section(stats["cards"]))
     o.append('<h2 id="published">Beside the published dataset</h2>')
     o.append(table(["quantity", "published", "this store", "note"],
                    [[escape(r["quantity"]), escape(r["published"]), escape(r["here"]), escape(r["note"])]
                     for r in stats["published"]]))
+    o.append(sections.datasets_section(stats["other_datasets"]))
+    if "comparison" in stats:
+        o.append(sections.compare_section(stats["comparison"]))
     for name, s in splits.items():
-        o.append(split_section(name, s, figs.get(name, {}), steps, discards.get(name, []), notes.get(name, {})))
+        o.append(split_section(name, s, figs.get(name, {}), steps, discards.get(name, []), notes.get(name, {}), unit))
     o.append('<p class="note" style="margin-top:40px">Made by <code>odg stats</code>; every key is described in '
              "docs/STATS.md.</p></main></body></html>")
     return "\n".join(o)

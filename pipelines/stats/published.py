@@ -174,3 +174,43 @@ def published_rows(store, stats: dict) -> list[dict]:
             f"this store's format ≈ {_gb(bps['store'] * n_pub)}",
             f"this store's mean bytes per kept sample × {n_pub:,} samples")
     return rows
+
+
+# -- other neuromorphic classification datasets -------------------------------------------------
+
+OTHER_DATASETS = "neuromorphic_datasets.json"
+COLUMNS = ("classes", "samples", "resolution", "time", "size")
+
+
+@lru_cache(maxsize=1)
+def _other_datasets() -> dict:
+    import json
+    return json.loads(resources.files("odg.pipelines").joinpath("data", OTHER_DATASETS).read_text())
+
+
+def this_store_row(store, stats: dict) -> dict:
+    """This store in the columns of the comparison table (display strings)."""
+    tot, sp = stats["totals"], stats["splits"]
+    present = set()
+    for s in sp.values():
+        present |= {k for k, v in enumerate(s["per_class"]["kept"]) if v}
+    kept = ", ".join(f"{s['samples']['kept']:,} {name}" for name, s in sp.items())
+    if store.kind == KIND_UCF101:
+        shapes = {tuple(s["density"]["shape"]) for s in sp.values()}
+        res = ", ".join(f"{h} × {w}" for h, w in sorted(shapes)) + " (clip frames)"
+        time = f"{stats['steps']} difference frames"
+    else:
+        fs = store.meta["params"].get("frame_size", 224)
+        res = f"{fs} × {fs} (loader frames)"
+        time = f"T = {stats['steps']} time steps"
+    return {"name": "this store", "classes": f"{len(present):,} with kept samples",
+            "samples": f"{tot['samples']['kept']:,} kept ({kept})", "resolution": res, "time": time,
+            "size": f"{_gb(tot['bytes']['store'])} (store); {_gb(tot['bytes']['published_npz'])} as published npz"}
+
+
+def other_datasets(store, stats: dict) -> dict:
+    """The comparison table: published figures of other datasets (from `pipelines/data/neuromorphic_datasets.json`,
+    each fact with its source and whether it was verified) and this store's row."""
+    data = _other_datasets()
+    return {"columns": list(COLUMNS), "datasets": data["datasets"], "sources": data["sources"],
+            "this_store": this_store_row(store, stats), "data_file": f"pipelines/data/{OTHER_DATASETS}"}

@@ -1,5 +1,5 @@
-"""`write_report`: compute a store's statistics on Dask, then write stats.json, the PNG figures and
-report.html into one folder."""
+"""`write_report`: compute a store's statistics on Dask, then write stats.json, the figures (PNG, with
+an SVG beside each) and report.html into one folder."""
 from __future__ import annotations
 
 import contextlib
@@ -14,7 +14,7 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-def _json_default(o):
+def json_default(o):
     import numpy as np
     if isinstance(o, np.integer):
         return int(o)
@@ -26,7 +26,8 @@ def _json_default(o):
 
 
 def write_figures(ss, out_dir: str) -> tuple[dict, dict, dict]:
-    """Every PNG of the report; returns (per-split figure names, overview figure names, gallery notes)."""
+    """Every figure of the report (PNG + SVG); returns (per-split figure names, overview figure names,
+    gallery notes). Names are the PNGs'; `plots.svg_path` gives each SVG."""
     from . import gallery, plots
     store, stats = ss.store, ss.stats
     kind = store.kind
@@ -48,14 +49,22 @@ def write_figures(ss, out_dir: str) -> tuple[dict, dict, dict]:
             f["hist"] = fn
         if nk:
             fn, p = out("events_per_step")
-            plots.events_per_step(p, name, sj.arrays["per_step_pol"], unit)
+            plots.events_per_step(p, name, sj.arrays["per_step_pol"], s["events_per_step_spread"], unit,
+                                  params.get("trajectory"))
             f["steps"] = fn
             fn, p = out("classes")
             plots.class_means(p, name, s["per_class"])
             f["classes"] = fn
             fn, p = out("density")
-            plots.density(p, name, sj.arrays["density"], kind, s["density"]["frame"])
+            plots.density(p, name, sj.arrays["density"], s["density"]["origin"], s["density"]["frame"])
             f["density"] = fn
+            fn, p = out("class_balance")
+            plots.class_balance(p, name, s["per_class"])
+            f["class_balance"] = fn
+            fn, p = out("events_vs_shape")
+            plots.events_vs_shape(p, name, sj.arrays["kept_totals"], sj.arrays["kept_shapes"], s["events_vs_shape"],
+                                  clip=kind == KIND_UCF101)
+            f["events_vs_shape"] = fn
             if s["shapes"]["distinct"] > 1:
                 fn, p = out("shapes")
                 plots.shapes(p, name, sj.arrays["shapes"], params.get("long_side") if kind == KIND_IMAGENET else None,
@@ -83,16 +92,21 @@ def write_figures(ss, out_dir: str) -> tuple[dict, dict, dict]:
     if rows:
         plots.sizes(os.path.join(out_dir, "sizes.png"), rows)
         overview["sizes"] = "sizes.png"
+        plots.distributions(os.path.join(out_dir, "distributions.png"),
+                            {n: sj.arrays for n, sj in ss.splits.items() if stats["splits"][n]["samples"]["kept"]}, unit)
+        overview["distributions"] = "distributions.png"
     return figs, overview, notes
 
 
 def write_report(store_url: str, out_dir: str, workers: int | None = None, scheduler: str | None = None,
-                 client=None, progress: bool = True, splits=None) -> str:
-    """Statistics of the store at `store_url` into `out_dir`: report.html (returned), stats.json, PNGs.
+                 client=None, progress: bool = True, splits=None, compare: str | None = None) -> str:
+    """Statistics of the store at `store_url` into `out_dir`: report.html (returned), stats.json, figures.
 
     Runs one Dask task per shard on `client`, or else on a new local cluster of `workers`
     processes (default one per core), or on the cluster at `scheduler`. `splits`: the splits to
-    cover (default all). Raises `StoreError` for a missing store, `KeyError` for an unknown split.
+    cover (default all). `compare`: another store, compared sample by sample over those splits
+    (`odg.pipelines.compare`; stats.json `comparison`, a section of the report). Raises
+    `StoreError` for a missing store (or one that cannot be compared), `KeyError` for an unknown split.
     """
     from ..build import dask_client
     from . import html
@@ -103,12 +117,18 @@ def write_report(store_url: str, out_dir: str, workers: int | None = None, sched
         store[s]
     if store.kind not in (KIND_IMAGENET, KIND_UCF101, KIND_I2E):
         raise ValueError(f"unknown store kind '{store.kind}'")
+    if compare is not None:
+        from ..compare import check_comparable
+        check_comparable(store_url, compare, splits)
     os.makedirs(out_dir, exist_ok=True)
     with (contextlib.nullcontext(client) if client is not None
           else dask_client(workers, scheduler, quiet=not progress)) as cl:
         ss = compute_stats(store_url, splits, cl, progress)
+        if compare is not None:
+            from ..compare import compare_stores
+            ss.stats["comparison"] = compare_stores(store_url, compare, splits, client=cl, progress=progress)
     with open(os.path.join(out_dir, "stats.json"), "w") as f:
-        json.dump(ss.stats, f, indent=1, default=_json_default, ensure_ascii=False)
+        json.dump(ss.stats, f, indent=1, default=json_default, ensure_ascii=False)
         f.write("\n")
     figs, overview, notes = write_figures(ss, out_dir)
     discards = {n: sj.arrays.get("discards", []) for n, sj in ss.splits.items()}

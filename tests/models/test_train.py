@@ -154,6 +154,24 @@ def test_loss_decreases_and_metrics_plot_are_well_formed(store, tmp_path):
     assert ck["sampler_epoch"] == 5 and "optimizer" in ck and "scheduler" in ck
 
 
+def test_accuracy_plot_has_room_above_100_and_a_train_loss_panel(tmp_path):
+    from odg.models.train import plot_accuracy_vs_time
+    rows = [{"epoch": e, "wall_time": 12.0 * e, "train_loss": 2.4 / e, "val_top1": min(100.0, 55.0 + 15 * e),
+             "val_top5": 100.0} for e in range(1, 5)]
+    acc, loss = plot_accuracy_vs_time({"run": rows}, tmp_path / "accuracy_vs_time.png", title="t")
+    lo, hi = acc.get_ylim()
+    assert lo == 0 and hi > 100 and max(acc.get_yticks()) == 100        # a curve at 100 % is not on the frame
+    assert loss is not None and loss.get_ylabel().startswith("training loss") and acc.get_shared_x_axes().joined(acc, loss)
+    (line,) = loss.get_lines()
+    assert list(line.get_ydata()) == [r["train_loss"] for r in rows] and list(line.get_xdata()) == [12.0, 24.0, 36.0, 48.0]
+    assert (tmp_path / "accuracy_vs_time.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "training loss" in (tmp_path / "accuracy_vs_time.svg").read_text()
+    # drawn into a caller's axes: accuracy only, unless a loss axes is given too
+    from matplotlib.figure import Figure
+    ax = Figure().add_subplot()
+    assert plot_accuracy_vs_time({"run": rows}, None, ax=ax) == (ax, None) and ax.get_ylim()[1] > 100
+
+
 def test_resume_continues_exactly(store, tmp_path):
     kw = dict(model=tiny(), limit=2, val=None, seed=3)
     full = run(store, tmp_path / "full", epochs=3, **kw)

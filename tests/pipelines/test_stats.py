@@ -1,19 +1,20 @@
 """`odg stats` / `odg.pipelines.stats.write_report` on real stores built from real images (and a UCF
 store holding the published test clip): every number of stats.json is recomputed here from the
-decoded samples, the HTML references only files that exist (and Chromium draws every image),
-rejects are listed, and a validation split is compared with the published list."""
+decoded samples (the reader's per-sample events, not compute.py's code), the HTML references only
+files that exist (every PNG with its SVG; headless Chromium draws every image and a screenshot of
+the page is checked), rejects are listed, and a validation split is compared with the published list."""
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
 import shutil
-import subprocess
 from collections import Counter
 from functools import partial
-from html.parser import HTMLParser
 from io import BytesIO
 from pathlib import Path
+
+import math
 
 import numpy as np
 import pytest
@@ -21,29 +22,15 @@ import pytest
 from odg import ODGParams, word_dtype
 from odg.pipelines.store import DISCARDED, KEPT, REJECTED, open_store
 
-IMAGES = Path("/work/shared/testvectors/odg/images")
-UCF_CLIP = Path(__file__).resolve().parent.parent / "data" / "ucf" / "expected" / "v_Panning_g02_c01.npz"
-CHROMIUM = "/usr/bin/chromium"
-BROKEN = b"\xff\xd8\xff\xe0 not really a jpeg"
+from .render import check_files, check_render
 
-pytestmark = pytest.mark.skipif(not IMAGES.is_dir(), reason=f"test images not found at {IMAGES}")
+DATA = Path(__file__).resolve().parent.parent / "data"
+IMAGES = DATA / "odg" / "images"
+UCF_CLIP = DATA / "ucf" / "expected" / "v_Panning_g02_c01.npz"
+BROKEN = b"\xff\xd8\xff\xe0 not really a jpeg"
 
 
 # -- stores ---------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def client():
-    """An in-process Dask cluster (threads), fast to start; one test uses real worker processes."""
-    import logging
-
-    from distributed import Client, LocalCluster
-    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0",
-                           silence_logs=logging.ERROR)
-    c = Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
-
 
 def build(root, url, split, client, shard_size=2):
     from odg.pipelines.build import BuildSpec, run_build
@@ -150,9 +137,15 @@ def du(path) -> int:
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
 
 
+QS = {"p5": 5, "p25": 25, "median": 50, "p75": 75, "p95": 95}
+
+
 def summary(v):
-    v = np.asarray(v, np.int64)
-    return {"mean": v.mean(), "median": np.median(v), "min": v.min(), "max": v.max(), "std": v.std()}
+    v = np.asarray(v, np.float64)
+    if len(v) == 0:
+        return dict.fromkeys(["mean", "std", "min", "max"] + list(QS))
+    return dict({"mean": v.mean(), "min": v.min(), "max": v.max(), "std": v.std()},
+                **{k: np.percentile(v, q) for k, q in QS.items()})
 
 
 def decoded(store, split):
@@ -173,15 +166,18 @@ def decoded(store, split):
             r0, c0 = p.window_origin(*shape) if st != REJECTED else (17, 17)
             dens = np.zeros((G, G), np.int64)
             np.add.at(dens, (ev["y"] - r0, ev["x"] - c0), 1)
+            canvas = np.zeros((256, 256), np.int64)              # the event record's own coordinates
+            np.add.at(canvas, (ev["y"], ev["x"]), 1)
             pos, neg = sr.published(i)
             np.savez_compressed(buf, pos=pos, neg=neg)
         else:
             f = sr.frames(i)                                   # [2, S, H, W]
             per = f.sum((2, 3)).T.astype(np.int64)             # [S, 2]
             dens = f.sum((0, 1)).astype(np.int64)
+            canvas = dens
             np.savez_compressed(buf, f)
         out.append({"status": st, "label": label, "shape": shape, "name": names[i], "reason": reasons[i],
-                    "per": per, "n": int(per.sum()), "dens": dens, "npz": len(buf.getvalue())})
+                    "per": per, "n": int(per.sum()), "dens": dens, "canvas": canvas, "npz": len(buf.getvalue())})
     return out
 
 
@@ -203,7 +199,7 @@ def check_split(store, split, s, url):
                             "complete": True, "shards": -(-len(rows) // store[split].shard_size),
                             "shards_counted": -(-len(rows) // store[split].shard_size)}
     n = [r["n"] for r in kept]
-    assert s["events_per_sample"] == pytest.approx(summary(n), rel=1e-12)
+    approx_summary(s["events_per_sample"], n)
     per = sum(r["per"] for r in kept)
     assert s["events_total"] == int(per.sum())
     assert s["events_per_step"] == pytest.approx((per.sum(1) / nk).tolist(), rel=1e-12)
@@ -268,6 +264,106 @@ def check_split(store, split, s, url):
     assert s["consistency"] == {"count_column_mismatches": 0, "stray_bits": 0}
     assert [list(map(int, c)) for c in store[split].counts[[i for i, r in enumerate(rows) if r["status"] == KEPT]]] == \
         [r["per"].sum(0).tolist() for r in kept]
+    check_distributions(store, s, rows)
+
+
+def approx_summary(got, values):
+    want = summary(values)
+    assert set(got) == set(want)
+    for k, v in want.items():
+        assert got[k] == (None if v is None else pytest.approx(v, rel=1e-12, abs=1e-15)), k
+
+
+def check_distributions(store, s, rows):
+    """The per-sample distributions, per-step spread, events against the shape, class balance and the
+    density map's coordinates, recomputed from the decoded samples."""
+    kept = [r for r in rows if r["status"] == KEPT]
+    nk = len(kept)
+    approx_summary(s["event_rate_distribution"], [r["n"] / volume(store, r["shape"]) for r in kept])
+    # events per step: exact mean and std; each quantile inside its reported bin
+    steps = np.array([r["per"].sum(1) for r in kept])                 # [n_kept, T]
+    sp = s["events_per_step_spread"]
+    np.testing.assert_allclose(sp["mean"], steps.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(sp["std"], steps.std(0), rtol=1e-9, atol=1e-9)
+    w = sp["bin_width"]
+    assert w >= 1 and w <= max(1, steps.max())
+    for name, q in QS.items():
+        exact = np.sort(steps, 0)[max(1, math.ceil(q / 100 * nk)) - 1]    # the ceil(q n)-th smallest value
+        lo = np.asarray(sp["q_bin_lo"][name])
+        assert (lo % w == 0).all() and (lo <= exact).all() and (exact < lo + w).all(), name
+    # ON / OFF
+    on = np.array([r["per"][:, 0].sum() for r in kept], float)
+    off = np.array([r["per"][:, 1].sum() for r in kept], float)
+    oo = s["on_off"]
+    approx_summary(oo["ratio"], on[off > 0] / off[off > 0])
+    approx_summary(oo["on_fraction"], on / (on + off))
+    assert oo["undefined"] == int((off == 0).sum()) and oo["of_totals"] == pytest.approx(on.sum() / off.sum())
+    # events against the resized shape
+    ev = s["events_vs_shape"]
+    n = np.array([r["n"] for r in kept], float)
+    a = np.array([r["shape"][0] for r in kept])
+    b = np.array([r["shape"][1] for r in kept])
+    if len(set((a * b).tolist())) > 1:
+        assert ev["pearson_events_area"] == pytest.approx(np.corrcoef(n, a * b)[0, 1])
+    else:
+        assert ev["pearson_events_area"] is None
+    approx_summary(ev["events_per_pixel"], n / (a * b))
+    short = np.minimum(a, b)
+    g = ev["short_side_bin"]
+    want = [{"short_side": [k * g, (k + 1) * g], "kept": int((short // g == k).sum()),
+             "mean_events": pytest.approx(n[short // g == k].mean()), "std_events": pytest.approx(n[short // g == k].std())}
+            for k in sorted(set((short // g).tolist()))]
+    assert ev["by_short_side"] == want
+    # class balance
+    pc = s["per_class"]
+    C = pc["classes"]
+    by = {st: Counter(r["label"] for r in rows if r["status"] == st and 0 <= r["label"] < C)
+          for st in (KEPT, DISCARDED, REJECTED)}
+    assert pc["discarded"] == [by[DISCARDED].get(k, 0) for k in range(C)]
+    assert pc["rejected"] == [by[REJECTED].get(k, 0) for k in range(C)]
+    assert pc["unlabelled"] == {name: sum(1 for r in rows if r["status"] == st and not 0 <= r["label"] < C)
+                                for name, st in (("kept", KEPT), ("discarded", DISCARDED), ("rejected", REJECTED))}
+    present = sorted({r["label"] for r in rows if 0 <= r["label"] < C})
+    assert pc["classes_present"] == len(present)
+    sizes = [by[KEPT].get(k, 0) for k in present]
+    cs = pc["class_sizes"]
+    approx_summary({k: v for k, v in cs.items() if k != "histogram"}, sizes)
+    h = cs["histogram"]
+    assert sum(h["classes"]) == len(present)
+    assert h["classes"] == [sum(1 for v in sizes if h["edges"][k] <= v < h["edges"][k + 1]) for k in range(len(h["classes"]))]
+    losing = [k for k in present if by[DISCARDED].get(k)]
+    frac = {k: by[DISCARDED][k] / (by[DISCARDED][k] + by[KEPT].get(k, 0)) for k in losing}
+    order = sorted(losing, key=lambda k: (-frac[k], -by[DISCARDED][k], k))[:10]
+    assert [e["label"] for e in pc["most_discarded"]] == order
+    for e in pc["most_discarded"]:
+        assert (e["kept"], e["discarded"], e["rejected"]) == (by[KEPT].get(e["label"], 0), by[DISCARDED][e["label"]],
+                                                             by[REJECTED].get(e["label"], 0))
+        assert e["discard_fraction"] == pytest.approx(frac[e["label"]])
+    # the density map in the event record's coordinates: x = column, y = row
+    d = s["density"]
+    assert d["axes"] == {"x": "column", "y": "row"}
+    canvas = sum(r["canvas"] for r in kept)
+    y, x = np.unravel_index(int(np.argmax(canvas)), canvas.shape)
+    assert d["argmax_xy"] == {"x": int(x), "y": int(y)}
+    if store.kind == "es-imagenet":
+        r0, c0 = store.params.window_origin(254, 254)
+        assert d["origin"] == {"x": c0, "y": r0} == {"x": 17, "y": 17}
+    else:
+        assert d["origin"] == {"x": 0, "y": 0}
+
+
+def check_method(store, stats):
+    """The method section names every stored parameter with its published value."""
+    from odg.video import UCFParams
+    m = stats["method"]
+    pub = (ODGParams() if store.kind == "es-imagenet" else UCFParams()).to_dict()
+    pub = json.loads(json.dumps(pub))
+    assert [r["name"] for r in m["params"]] == list(store.meta["params"])
+    for r in m["params"]:
+        assert r["value"] == store.meta["params"][r["name"]] and r["published"] == pub[r["name"]]
+        assert r["deviates"] is (r["value"] != pub[r["name"]])
+    assert m["published_params"] is (store.meta["params"] == pub)
+    assert ("ODG" in m["name"]) is (store.kind == "es-imagenet")
 
 
 def check_totals(stats):
@@ -289,9 +385,23 @@ def test_stats_json_equals_the_decoded_samples(train_store, train_report):
     assert list(stats["splits"]) == ["train"]
     check_split(store, "train", stats["splits"]["train"], train_store)
     check_totals(stats)
+    check_method(store, stats)
     s = stats["splits"]["train"]
     assert (s["samples"]["kept"], s["samples"]["discarded"], s["samples"]["rejected"]) == (4, 1, 1)
     assert "val_comparison" not in s
+    assert s["per_class"]["most_discarded"][0]["name"] == "tench"               # clock_motion, under the floor
+    card = json.loads((Path(train_store) / "train" / "_odg" / "card.json").read_text())
+    assert stats["cards"] == {"train": card} and card["counts"] == {"samples": 6, "kept": 4, "discarded": 1, "rejected": 1}
+    od = stats["other_datasets"]
+    names = [d["name"] for d in od["datasets"]]
+    for want in ("N-MNIST", "N-Caltech101", "CIFAR10-DVS", "DVS128 Gesture", "N-ImageNet", "ES-ImageNet (as published)",
+                 "I2E-ImageNet"):
+        assert want in names
+    for d in od["datasets"]:
+        for c in od["columns"]:
+            assert d[c]["source"] in od["sources"] and isinstance(d[c]["verified"], bool)
+            assert d[c]["value"] is not None or not d[c]["verified"]
+    assert od["this_store"]["samples"].startswith("4 kept")
 
 
 def test_val_split_numbers_and_comparison(val_store, val_report):
@@ -336,32 +446,10 @@ def test_val_split_numbers_and_comparison(val_store, val_report):
     assert rows["validation kept"]["here"] == "3 of 5 (60.00 %)"
 
 
-class Refs(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.refs, self.imgs = [], []
-
-    def handle_starttag(self, tag, attrs):
-        for k, v in attrs:
-            if k in ("src", "href") and v is not None:
-                self.refs.append(v)
-                if tag == "img":
-                    self.imgs.append(v)
-
-
 def test_html_references_only_existing_files(train_report, val_report, ucf_report):
     for path, _ in (train_report, val_report, ucf_report):
-        out = Path(path).parent
-        p = Refs()
-        p.feed(Path(path).read_text())
-        files = [r for r in p.refs if not r.startswith("#")]
-        assert files and p.imgs
-        for r in files:
-            assert "://" not in r and not r.startswith("/"), f"not a relative reference: {r}"
-            assert (out / r).is_file(), f"{r} referenced by {path} does not exist"
-        pngs = {f.name for f in out.glob("*.png")}
-        assert set(p.imgs) == pngs, "every PNG written is shown, and only those"
-        assert "stats.json" in files
+        p = check_files(path)
+        assert "stats.json" in p.refs
 
 
 def test_report_lists_rejects_and_discards(train_report):
@@ -375,8 +463,10 @@ def test_report_lists_rejects_and_discards(train_report):
     assert "fewer than 1000 events" in html
     out = Path(path).parent
     for f in ("events_per_sample_train.png", "events_per_step_train.png", "classes_train.png", "density_train.png",
-              "shapes_train.png", "reasons_train.png", "edge_integral_train.png", "frames_train.png", "sizes.png"):
+              "shapes_train.png", "reasons_train.png", "edge_integral_train.png", "frames_train.png", "sizes.png",
+              "class_balance_train.png", "events_vs_shape_train.png", "distributions.png"):
         assert (out / f).stat().st_size > 5000, f
+        assert (out / f.replace(".png", ".svg")).stat().st_size > 5000, f
     assert "sources read from the split" in html
     assert "tench" in html and "n01440764" in html and "goldfish" in html
 
@@ -388,6 +478,7 @@ def test_ucf_store(ucf_store, ucf_report):
     s = stats["splits"]["train"]
     check_split(store, "train", s, ucf_store)
     check_totals(stats)
+    check_method(store, stats)
     assert s["rejects"][0]["reason"] == "cannot decode: no frames"
     # the published clip holds about 15 % of its difference values as events, so about 0.075
     assert 0.05 < s["event_rate"] <= 0.075
@@ -398,10 +489,14 @@ def test_ucf_store(ucf_store, ucf_report):
     assert (out / "frames_train.png").is_file() and not (out / "edge_integral_train.png").exists()
 
 
-def test_two_worker_processes_give_the_same_numbers(train_store, train_report, tmp_path):
-    """A real LocalCluster of 2 worker processes (the default path of `odg stats --workers 2`)."""
+def test_two_worker_processes_give_the_same_numbers(train_store, train_report):
+    """A real LocalCluster of 2 worker processes (the cluster `odg stats --workers 2` starts)."""
+    from odg.pipelines.build import dask_client
+    from odg.pipelines.stats import compute_stats
+    from odg.pipelines.stats.report import json_default
     _, want = train_report
-    _, got = report(train_store, tmp_path / "r2", workers=2)
+    with dask_client(workers=2, quiet=True) as cl:
+        got = json.loads(json.dumps(compute_stats(train_store, client=cl, progress=False).stats, default=json_default))
     for d in (want, got):
         d.pop("generated")
     assert got == want
@@ -430,32 +525,14 @@ def test_cli(train_store, tmp_path, capsys):
     assert "no split 'nope'" in capsys.readouterr().err
     assert main(["stats", str(tmp_path / "missing.zarr"), "--out", str(tmp_path / "y"), "--quiet"]) == 2
     assert "no store" in capsys.readouterr().err
+    assert main(["stats", train_store, "--out", str(tmp_path / "z"), "--compare", str(tmp_path / "missing.zarr"),
+                 "--quiet"]) == 2
+    assert "no store" in capsys.readouterr().err and not (tmp_path / "z").exists()
     assert not (tmp_path / "x").exists()
 
 
-def test_chromium_draws_every_image(train_report, tmp_path):
-    """Open report.html in headless Chromium: every <img> must load (naturalWidth > 0)."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium) - the headless rendering check needs it")
+def test_chromium_renders_the_report(train_report, tmp_path):
+    """Headless Chromium: every <img> drawn, every in-page link resolving, the sections present, and a
+    screenshot of the page that is not blank."""
     path, _ = train_report
-    out = Path(path).parent
-    check = out / "_chromium_check.html"
-    script = ("<script>window.addEventListener('load',function(){var im=Array.from(document.images);"
-              "var bad=im.filter(function(i){return !(i.complete&&i.naturalWidth>0)}).map(function(i){return i.getAttribute('src')});"
-              "var p=document.createElement('pre');p.id='odg-check';p.textContent=JSON.stringify({n:im.length,bad:bad});"
-              "document.body.appendChild(p);});</script>")
-    check.write_text(Path(path).read_text().replace("</body>", script + "</body>"))
-    try:
-        r = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                            "--disable-component-update", "--disable-sync", "--no-first-run",
-                            f"--user-data-dir={tmp_path / 'profile'}", "--run-all-compositor-stages-before-draw",
-                            "--virtual-time-budget=10000", "--dump-dom", check.as_uri()],
-                           capture_output=True, text=True, timeout=90)
-    finally:
-        check.unlink()
-    dom = r.stdout
-    assert 'id="odg-check"' in dom, f"Chromium did not run the check (rc {r.returncode}): {r.stderr[-2000:]}"
-    result = json.loads(dom.split('id="odg-check">', 1)[1].split("</pre>", 1)[0].replace("&quot;", '"'))
-    p = Refs()
-    p.feed(Path(path).read_text())
-    assert result == {"n": len(p.imgs), "bad": []}
+    check_render(path, tmp_path, ["method", "card", "published", "datasets", "split-train"])

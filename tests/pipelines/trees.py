@@ -92,11 +92,17 @@ def tar_from_tree(root, out_dir):
     return out_dir
 
 
+PROVENANCE = ("card.json", "source_digest.json")     # under <split>/_odg/: when and how a build ran, not data
+
+
 def store_bytes(url):
-    """Every key of a store -> its bytes, but the lock (absent after a build anyway)."""
+    """Every key of a store -> its bytes, but the lock (absent after a build anyway) and the
+    provenance files (the dataset card and the source digest it records)."""
     out = {}
     for dirpath, _, files in os.walk(url):
         for fn in files:
+            if fn in PROVENANCE and os.path.basename(dirpath) == "_odg":
+                continue
             p = os.path.join(dirpath, fn)
             with open(p, "rb") as f:
                 out[os.path.relpath(p, url)] = f.read()
