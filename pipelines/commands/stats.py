@@ -1,6 +1,9 @@
-"""`odg stats STORE --out DIR [--workers N | --scheduler ADDR] [--split S]`"""
+"""`odg stats STORE --out DIR [--dask-workers N | --scheduler ADDR] [--split S]`"""
+import os
+
 from ..cli import UserError
 from ._dask_options import add_cluster_options
+from ._options import add_output_options, emit
 
 
 def register(cli):
@@ -10,21 +13,19 @@ def register(cli):
     p.add_argument("--split", action="append", default=None, metavar="S",
                    help="only this split (repeat for several; default: every split)")
     add_cluster_options(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_output_options(p)
     p.set_defaults(func=run)
 
 
 def run(args):
     from ..stats import write_report
     from ..store import StoreError
-    if args.workers is not None and args.workers < 1:
-        raise UserError("--workers must be >= 1")
     try:
-        path = write_report(args.store, args.out, workers=args.workers, scheduler=args.scheduler,
-                            progress=not args.quiet, splits=args.split)
+        path = write_report(args.store, args.out, workers=args.dask_workers, scheduler=args.scheduler,
+                            progress=not args.quiet, splits=args.split, connect_timeout=args.connect_timeout)
     except StoreError as e:
         raise UserError(str(e)) from None
     except KeyError as e:
         raise UserError(e.args[0] if e.args else str(e)) from None
-    print(path)
+    emit(args, path, {"store": args.store, "report": path, "stats": os.path.join(os.path.dirname(path), "stats.json")})
     return 0
