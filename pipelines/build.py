@@ -148,7 +148,8 @@ def _check_scheduler(address: str, timeout: float) -> None:
 @contextlib.contextmanager
 def _sigint_ignored():
     """Start worker processes with Ctrl-C ignored (they inherit it), so that only this process
-    answers it and closes them; a no-op outside the main thread."""
+    answers it and closes them, with no tracebacks of theirs; a no-op outside the main thread.
+    A Ctrl-C during the cluster's start-up (a second or two) is ignored too."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -98,6 +98,32 @@ def test_verify_and_info_quiet_and_json(bomb_store, capsys):
     assert json.loads(capsys.readouterr().out)["splits"]["train"]["rejected"] == len(BOMBS)
 
 
+def test_damaged_stores_and_bad_paths_end_in_one_line(bomb_store, cluster, tmp_path, capsys):
+    """No traceback: a truncated zarr.json, a damaged zstd frame, a store or export path under a
+    file, a corrupt sample for reconstruct; each ends in one `odg: error:` line."""
+    trunc, flipped = tmp_path / "trunc.zarr", tmp_path / "flipped.zarr"
+    shutil.copytree(bomb_store, trunc)
+    (trunc / "zarr.json").write_bytes((trunc / "zarr.json").read_bytes()[:40])
+    shutil.copytree(bomb_store, flipped)
+    chunk = flipped / "train" / "words" / "c" / "0" / "0" / "0"
+    data = bytearray(chunk.read_bytes())
+    data[20:60] = bytes(b ^ 0xFF for b in data[20:60])
+    chunk.write_bytes(bytes(data))
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04" + bytes(60))
+    cases = [("info", trunc), ("verify", trunc), ("export", "es-imagenet", flipped, tmp_path / "e1", "-q"),
+             ("stats", flipped, "--out", tmp_path / "st", "-q", "--scheduler", cluster),
+             ("build", "imagenet", Path(bomb_store).parent / "tree", tmp_path / "afile" / "s.zarr", "--split", "train",
+              "-q", "--scheduler", cluster),
+             ("export", "es-imagenet", bomb_store, tmp_path / "afile" / "e2", "-q"),
+             ("reconstruct", tmp_path / "bad.npz", "--out", tmp_path / "r.png")]
+    for args in cases:
+        capsys.readouterr()
+        assert odg(*args) in (1, 2), args
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and err[0].startswith("odg: error: "), (args, err)
+
+
 def test_ucf_frame_bombs_rejected_before_decoding(cluster, tmp_path):
     """Three 2 KB frames claiming 30000 x 30000 (26 GiB of events): rejected in the client's
     size probe and on the worker; the real clip beside them is kept, exactly."""
@@ -183,8 +209,7 @@ def crafted(tmp_path_factory):
 def test_crafted_download_every_bad_sample_a_reject(crafted, cluster, tmp_path):
     url = str(tmp_path / "i.zarr")
     pids = _worker_pids(cluster)
-    r = run("import", "es-imagenet", crafted, url, "--scheduler", cluster, "--shard-size", 4, "-q")
-    assert r.returncode == 0, r.stderr                         # no failed shard
+    assert odg("import", "es-imagenet", crafted, url, "--scheduler", cluster, "--shard-size", 4, "-q") == 0   # no failed shard
     assert _worker_pids(cluster) == pids                       # the zip bomb did not kill the worker
     st = open_store(url)
     got = {}
@@ -236,22 +261,24 @@ def test_npz_member_sizes_checked_before_inflating(tmp_path):
 
 # -- export never follows a symlink it did not create --------------------------------------------------
 
-def test_export_refuses_symlinked_folders_and_replaces_symlinked_files(bomb_store, tmp_path):
+def test_export_refuses_symlinked_folders_and_replaces_symlinked_files(bomb_store, tmp_path, capsys):
     elsewhere, victim = tmp_path / "elsewhere", tmp_path / "victim.txt"
     elsewhere.mkdir()
     victim.write_text("precious\n")
     out = tmp_path / "exp"
     out.mkdir()
     os.symlink(elsewhere, out / "train")
-    r = run("export", "es-imagenet", bomb_store, out, "-q")
-    assert r.returncode == 2 and r.stderr.splitlines()[-1].startswith("odg: error: ") and "is a symlink" in r.stderr
+    capsys.readouterr()
+    assert odg("export", "es-imagenet", bomb_store, out, "-q") == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("odg: error: ") and "is a symlink" in err[0]
     assert os.listdir(elsewhere) == []
     out2 = tmp_path / "exp2"
     (out2 / "train" / "class0").mkdir(parents=True)
     os.symlink(victim, out2 / "trainlabel.txt")
     os.symlink(victim, out2 / "train" / "class0" / "class0_1.npz")
-    r = run("export", "es-imagenet", bomb_store, out2, "--json")
-    assert r.returncode == 0, r.stderr
+    assert odg("export", "es-imagenet", bomb_store, out2, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["splits"]["train"]["files"] == len(GOOD)
     assert victim.read_text() == "precious\n"
     for p in (out2 / "trainlabel.txt", out2 / "train" / "class0" / "class0_1.npz"):
         assert p.is_file() and not p.is_symlink()
