@@ -91,7 +91,7 @@ def build_store(n: int, work: str, shard_size: int, workers: int) -> str:
     from odg.pipelines.cli import main as odg
     tree = _images.make_tree(n)
     url = os.path.join(work, "bench.zarr")
-    rc = odg(["build", "imagenet", tree, url, "--split", "train", "--workers", str(workers),
+    rc = odg(["build", "imagenet", tree, url, "--split", "train", "--dask-workers", str(workers),
               "--shard-size", str(shard_size), "--quiet"])
     if rc:
         raise SystemExit(f"odg build failed ({rc})")

@@ -11,7 +11,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -89,17 +92,96 @@ def plan_digest(spec: BuildSpec) -> dict:
             "kind": spec.kind, "params": spec.params}
 
 
+CONNECT_TIMEOUT = 20.0            # seconds for the whole handshake with an external scheduler
+_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)$")
+
+
+def scheduler_address(text: str) -> str:
+    """`text` checked and normalised to `protocol://host:port` (`host:port` means tcp).
+    Raises ValueError saying what is wrong."""
+    scheme, sep, rest = text.strip().partition("://")
+    if not sep:
+        scheme, rest = "tcp", text.strip()
+    if scheme not in _SCHEMES:
+        raise ValueError(f"unknown protocol {scheme + '://'!r} in {text!r} (one of {', '.join(_SCHEMES)})")
+    host, colon, port = rest.rpartition(":")
+    if not colon or not _HOST.match(host) or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not a scheduler address like tcp://HOST:8786")
+    return f"{scheme}://{host}:{int(port)}"
+
+
+def _check_scheduler(address: str, timeout: float) -> None:
+    """Ask `address` who it is, all within `timeout` seconds (in a thread of its own, so that a
+    server that accepts and never answers cannot hold the caller); raises StoreError."""
+    import asyncio
+
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    async def identity():
+        comm = await connect(address, timeout=timeout, **Security().get_connection_args("client"))
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+    result = {}
+
+    def ask():
+        try:
+            result["reply"] = asyncio.run(asyncio.wait_for(identity(), timeout))
+        except BaseException as e:  # noqa: BLE001 - reported by the caller
+            result["error"] = e
+    t = threading.Thread(target=ask, name="odg-scheduler-handshake", daemon=True)
+    t.start()
+    t.join(timeout + 1.0)
+    reply, err = result.get("reply"), result.get("error")
+    if reply is None:
+        why = "no answer" if t.is_alive() or isinstance(err, (TimeoutError, asyncio.TimeoutError)) else \
+            (f"{err.strerror or err}" if isinstance(err, OSError) else f"{type(err).__name__}: {err}")
+        raise writer.StoreError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s: {why}")
+    kind = reply.get("type") if isinstance(reply, dict) else None
+    if kind != "Scheduler":
+        raise writer.StoreError(f"{address} is not a Dask scheduler (it answered as {kind or 'something else'})")
+
+
 @contextlib.contextmanager
-def dask_client(workers: int | None = None, scheduler: str | None = None, quiet: bool = False):
-    """A `distributed.Client`: on `scheduler` (an address) or on a new LocalCluster of `workers` processes."""
+def _sigint_ignored():
+    """Start worker processes with Ctrl-C ignored (they inherit it), so that only this process
+    answers it and closes them, with no tracebacks of theirs; a no-op outside the main thread.
+    A Ctrl-C during the cluster's start-up (a second or two) is ignored too."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+@contextlib.contextmanager
+def dask_client(workers: int | None = None, scheduler: str | None = None, quiet: bool = False,
+                timeout: float = CONNECT_TIMEOUT):
+    """A `distributed.Client`: on `scheduler` (an address, whose handshake must complete within
+    `timeout` seconds) or on a new LocalCluster of `workers` processes. Raises StoreError when the
+    scheduler cannot be reached. Distributed's own log lines (task tracebacks, retries) are
+    silenced while the client is open: failures are reported by the caller, once."""
     import logging
 
     from distributed import Client, LocalCluster
+    from distributed.utils import silence_logging_cmgr
     if scheduler:
         try:
-            client = Client(scheduler, timeout="20s")
+            address = scheduler_address(scheduler)
+        except ValueError as e:
+            raise writer.StoreError(f"--scheduler: {e}") from None
+        _check_scheduler(address, timeout)
+        try:
+            client = Client(address, timeout=f"{timeout}s")
         except (OSError, TimeoutError) as e:
-            raise writer.StoreError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
+            raise writer.StoreError(f"cannot reach the Dask scheduler at {address}: {e}") from None
         cluster = None
     else:
         import dask
@@ -108,21 +190,23 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, quiet:
         # threshold: every decoded image and words buffer is then a fresh mmap paid in page faults
         # (measured: decode CPU 0.54 -> 1.15 ms per image). Keep freed memory in the heap instead.
         with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": str(256 << 20),
-                              "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": str(32 << 20)}):
+                              "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": str(32 << 20)}), \
+                _sigint_ignored():
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                   silence_logs=logging.ERROR)
+                                   silence_logs=logging.CRITICAL)
         client = Client(cluster)
-    try:
-        if not quiet:
-            nw = len(client.scheduler_info(n_workers=-1)["workers"]) if scheduler else workers or os.cpu_count()
-            where = scheduler or "a local cluster"
-            link = client.dashboard_link if _has_dashboard() else "(install bokeh for the dashboard)"
-            print(f"dask: {nw} workers on {where}; dashboard {link}", file=sys.stderr)
-        yield client
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    with silence_logging_cmgr(logging.CRITICAL):
+        try:
+            if not quiet:
+                nw = len(client.scheduler_info(n_workers=-1)["workers"]) if scheduler else n
+                where = scheduler or "a local cluster"
+                link = client.dashboard_link if _has_dashboard() else "(install bokeh for the dashboard)"
+                print(f"dask: {nw} workers on {where}; dashboard {link}", file=sys.stderr)
+            yield client
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
 
 
 def _has_dashboard() -> bool:
@@ -131,63 +215,80 @@ def _has_dashboard() -> bool:
 
 
 def run_build(spec: BuildSpec, workers: int | None = None, scheduler: str | None = None, resume: bool = False,
-              progress: bool = True, client=None) -> BuildReport:
-    """Build (or resume) one split. Raises StoreError for refusals (existing split, lock, plan mismatch)."""
+              progress: bool = True, client=None, connect_timeout: float = CONNECT_TIMEOUT) -> BuildReport:
+    """Build (or resume) one split. Raises StoreError for refusals (existing split, lock, plan
+    mismatch, an unreachable scheduler). An external scheduler is connected to before the split's
+    lock is taken, so a scheduler that does not answer never holds the lock."""
     from distributed import as_completed
-    from tqdm import tqdm
+
+    from .progress import progress_bar
     t0 = time.perf_counter()
     n = len(spec.items)
     if n == 0:
         raise writer.StoreError(f"no input files for split '{spec.split}'")
     from odg import __version__
-    writer.init_store(spec.url, spec.kind, spec.params, spec.classes, __version__)
-    # the lock comes before the split check, so a second build sees "being built", not "exists"
-    writer.acquire_lock(spec.url, spec.split)
-    try:
-        plan = plan_digest(spec)
-        writer.check_split(spec.url, spec.split, plan, resume)      # refusals before any cluster starts
-        K = spec.shard_size
-        n_shards = -(-n // K)
-        small = {"url": spec.url, "split": spec.split, "payload_shape": list(spec.payload_shape),
-                 "payload_dtype": np.dtype(spec.payload_dtype).str}
-        totals = {"kept": 0, "discarded": 0, "rejected": 0}
-        failed = []
-        with (contextlib.nullcontext(client) if client is not None
-              else dask_client(workers, scheduler, quiet=not progress)) as cl:
-            writer.init_split(spec.url, spec.split, n, spec.shard_size, spec.payload_shape, spec.payload_dtype,
-                              plan, spec.source, resume)
-            done = writer.done_shards(spec.url, spec.split) if resume else set()
-            digest = card.start_digest(cl, spec.url, spec.split, spec.source, spec.kind)   # beside the shards
-            todo = [s for s in range(n_shards) if s not in done]
-            bar = tqdm(total=n, initial=sum(min(K, n - s * K) for s in done), unit="sample", disable=not progress,
-                       desc=f"build {spec.split}", smoothing=0.1)
-            futures = {}
-            for s in todo:
-                fut = cl.submit(_build_shard, small, s, spec.items[s * K:(s + 1) * K], spec.convert,
-                                key=f"odg-shard-{spec.split}-{s}-{os.getpid()}-{time.time_ns()}", retries=2, pure=False)
-                futures[fut] = s
-            for fut in as_completed(futures):
-                s = futures[fut]
-                try:
-                    summ = fut.result()
-                    for k in totals:
-                        totals[k] += summ[k]
-                except Exception as e:  # noqa: BLE001 - reported, the build goes on
-                    failed.append((s, f"{type(e).__name__}: {e}"))
-                bar.update(min(K, n - s * K))
-            digest = card.finish_digest(spec.url, spec.split, digest)
-        bar.close()
-        for s in done:
-            m = _marker_summary(spec, s)
-            for k in totals:
-                totals[k] += m[k]
-        if not failed:
-            card.record(spec, dict(totals, samples=n), digest, resumed=bool(done))
-            writer.finish_split(spec.url, spec.split)
-    finally:
-        writer.release_lock(spec.url, spec.split)
+    with contextlib.ExitStack() as remote:
+        if client is None and scheduler:
+            client = remote.enter_context(dask_client(scheduler=scheduler, quiet=not progress,
+                                                      timeout=connect_timeout))
+        writer.init_store(spec.url, spec.kind, spec.params, spec.classes, __version__)
+        # the lock comes before the split check, so a second build sees "being built", not "exists"
+        writer.acquire_lock(spec.url, spec.split)
+        try:
+            plan = plan_digest(spec)
+            writer.check_split(spec.url, spec.split, plan, resume)      # refusals before any cluster starts
+            K = spec.shard_size
+            n_shards = -(-n // K)
+            small = {"url": spec.url, "split": spec.split, "payload_shape": list(spec.payload_shape),
+                     "payload_dtype": np.dtype(spec.payload_dtype).str}
+            totals = {"kept": 0, "discarded": 0, "rejected": 0}
+            failed = []
+            with (contextlib.nullcontext(client) if client is not None
+                  else dask_client(workers, quiet=not progress)) as cl:
+                writer.init_split(spec.url, spec.split, n, spec.shard_size, spec.payload_shape, spec.payload_dtype,
+                                  plan, spec.source, resume)
+                done = writer.done_shards(spec.url, spec.split) if resume else set()
+                digest = card.start_digest(cl, spec.url, spec.split, spec.source, spec.kind)   # beside the shards
+                todo = [s for s in range(n_shards) if s not in done]
+                futures = {}
+                for s in todo:
+                    fut = cl.submit(_build_shard, small, s, spec.items[s * K:(s + 1) * K], spec.convert,
+                                    key=f"odg-shard-{spec.split}-{s}-{os.getpid()}-{time.time_ns()}", retries=2,
+                                    pure=False)
+                    futures[fut] = s
+                with progress_bar(n, f"build {spec.split}", "sample", progress,
+                                  initial=sum(min(K, n - s * K) for s in done)) as bar:
+                    for fut in as_completed(futures):
+                        s = futures[fut]
+                        try:
+                            summ = fut.result()
+                            for k in totals:
+                                totals[k] += summ[k]
+                        except Exception as e:  # noqa: BLE001 - reported, the build goes on
+                            failed.append((s, failure_text(e)))
+                        bar.update(min(K, n - s * K))
+                digest = card.finish_digest(spec.url, spec.split, digest)
+            for s in done:
+                m = _marker_summary(spec, s)
+                for k in totals:
+                    totals[k] += m[k]
+            if not failed:
+                card.record(spec, dict(totals, samples=n), digest, resumed=bool(done))
+                writer.finish_split(spec.url, spec.split)
+        finally:
+            writer.release_lock(spec.url, spec.split)
     return BuildReport(n, totals["kept"], totals["discarded"], totals["rejected"], len(todo) - len(failed),
-                       len(done), time.perf_counter() - t0, failed)
+                       len(done), time.perf_counter() - t0, sorted(failed))
+
+
+def failure_text(e: BaseException) -> str:
+    """One line for a failed task's exception, the same for every shard that failed the same way."""
+    from distributed import KilledWorker
+    if isinstance(e, KilledWorker):
+        return ("KilledWorker: the worker processes running it died (out of memory, or killed); "
+                "see the workers' logs")
+    text = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
+    return text[:300]
 
 
 def _marker_summary(spec: BuildSpec, shard: int) -> dict:
@@ -203,7 +304,37 @@ def report_text(r: BuildReport) -> str:
          f"{r.shards_built} shards built, {r.shards_skipped} already done; {r.seconds:.1f} s ({rate:.0f} inputs/s)")
     if r.failed:
         s += "\nFAILED shards (fix the cause, then run again with --resume):\n" + "\n".join(
-            f"  shard {i}: {msg}" for i, msg in r.failed)
+            f"  {_shard_list(shards)}: {msg}" for msg, shards in failures_by_message(r.failed).items())
     return s
 
 
+def failures_by_message(failed: list) -> dict:
+    """`{message: [shards]}` of a report's failures, each message once."""
+    out: dict = {}
+    for shard, msg in failed:
+        out.setdefault(msg, []).append(shard)
+    return out
+
+
+def failure_line(r: BuildReport) -> str:
+    """The one-line summary of a build's failures (for `odg: error:`)."""
+    groups = failures_by_message(r.failed)
+    msg, shards = max(groups.items(), key=lambda kv: len(kv[1]))
+    more = f" (and {len(groups) - 1} other errors)" if len(groups) > 1 else ""
+    total = r.shards_built + len(r.failed) + r.shards_skipped
+    return (f"{len(r.failed)} of {total} shards failed: {msg}{more}; "
+            "fix the cause, then run the same command with --resume")
+
+
+def _shard_list(shards: list) -> str:
+    """`shard 3` or `shards 0-4, 7, 9-12 (11)`."""
+    shards = sorted(shards)
+    if len(shards) == 1:
+        return f"shard {shards[0]}"
+    runs, start = [], shards[0]
+    for a, b in zip(shards, shards[1:] + [None]):
+        if b != a + 1:
+            runs.append(f"{start}-{a}" if a != start else f"{a}")
+            start = b
+    shown = runs if len(runs) <= 20 else runs[:10] + ["..."] + runs[-2:]
+    return f"shards {', '.join(shown)} ({len(shards)})"

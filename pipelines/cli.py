@@ -1,4 +1,10 @@
-"""The `odg` command line. Commands live in `odg.pipelines.commands.*`, one module each."""
+"""The `odg` command line. Commands live in `odg.pipelines.commands.*`, one module each.
+
+Exit statuses (README, "Exit status"): 0 done; 1 failed or damaged (a build with failed shards,
+`odg verify` finding damage, an error while working); 2 usage error or refusal (bad options, an
+input or store odg refuses, before any work); 130 interrupted (Ctrl-C). Every failure ends in
+one `odg: error: ...` line on stderr; `odg --traceback COMMAND ...` also prints where it came from.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +13,21 @@ import pkgutil
 import sys
 
 from . import commands
+from .commands._options import HelpFormatter
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class Parser(argparse.ArgumentParser):
+    """Every `odg` parser: defaults shown in --help, usage errors ending in one `odg: error:` line."""
+
+    def __init__(self, *args, formatter_class=HelpFormatter, **kw):
+        super().__init__(*args, formatter_class=formatter_class, **kw)
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        where = self.prog.removeprefix("odg").strip()
+        self.exit(EXIT_USAGE, f"odg: error: {where + ': ' if where else ''}{message}\n")
 
 
 class CLI:
@@ -29,9 +50,11 @@ class CLI:
 
 def build_parser() -> argparse.ArgumentParser:
     from odg import __version__
-    parser = argparse.ArgumentParser(
-        prog="odg", description="Event-stream datasets (ES-ImageNet, ES-UCF101): convert, build, inspect, train.")
+    parser = Parser(
+        prog="odg", description="Event-stream datasets (ES-ImageNet, ES-UCF101): convert, build, inspect, train.\n\n"
+                                "Exit status: 0 done, 1 failed or damaged, 2 usage error or refused, 130 interrupted.")
     parser.add_argument("--version", action="version", version=f"odg {__version__}")
+    parser.add_argument("--traceback", action="store_true", help="on an unexpected error, print its traceback too")
     cli = CLI(parser)
     for mod in sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")):
         importlib.import_module(f"{commands.__name__}.{mod}").register(cli)
@@ -42,17 +65,33 @@ class UserError(Exception):
     """A problem with what the user asked for: printed as `odg: error: ...`, exit status 2."""
 
 
+def _describe(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+
+
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:            # --help, --version (0) or a usage error (2, already printed)
+        return int(e.code or 0)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_USAGE
     try:
         return int(args.func(args) or 0)
     except UserError as e:
         print(f"odg: error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
-        print("odg: interrupted", file=sys.stderr)
-        return 130
+        hint = "; run the same command again with --resume to continue" if hasattr(args, "resume") else ""
+        print(f"odg: interrupted{hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as e:  # noqa: BLE001 - every failure ends in one line
+        if args.traceback:
+            import traceback
+            traceback.print_exc()
+        print(f"odg: error: {_describe(e)}", file=sys.stderr)
+        return EXIT_FAILED

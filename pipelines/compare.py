@@ -220,14 +220,14 @@ def check_comparable(url_a: str, url_b: str, splits=None):
 
 
 def compare_stores(url_a: str, url_b: str, splits=None, client=None, workers=None, scheduler=None,
-                   progress: bool = True, listed: int = LISTED) -> dict:
+                   progress: bool = True, listed: int = LISTED, connect_timeout: float | None = None) -> dict:
     """Compare two stores split by split (`splits`: those names only; default every split of either).
 
     Raises `StoreError` for a missing store, stores of different kinds or an incomplete split,
     and `KeyError` for a requested split one of the stores lacks, before starting any cluster."""
     import contextlib
 
-    from .build import dask_client
+    from .build import CONNECT_TIMEOUT, dask_client
     a, b, names = check_comparable(url_a, url_b, splits)
     out = {"format": FORMAT, "format_version": FORMAT_VERSION, "a": url_a, "b": url_b, "kind": a.kind,
            "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -235,7 +235,7 @@ def compare_stores(url_a: str, url_b: str, splits=None, client=None, workers=Non
            "splits_only_in_a": [] if splits else [s for s in a.splits if s not in b.splits],
            "splits_only_in_b": [] if splits else [s for s in b.splits if s not in a.splits], "splits": {}}
     with (contextlib.nullcontext(client) if client is not None
-          else dask_client(workers, scheduler, quiet=not progress)) as cl:
+          else dask_client(workers, scheduler, quiet=not progress, timeout=connect_timeout or CONNECT_TIMEOUT)) as cl:
         for s in names:
             out["splits"][s] = compare_split(a, b, s, cl, listed, progress)
     out["equal"] = (all(v["equal"] for v in out["splits"].values()) and not out["splits_only_in_a"]

@@ -3,51 +3,61 @@
 ODG (`ODGParams`): the ES-ImageNet files (`pos`, `neg` event arrays). I2E (`odg.i2e.I2EParams`): the
 files of the published I2E conversion (`np.savez_compressed` of one bool array `[8, 2, 224, 224]`,
 as Ruichen0424/I2E's "Dataset Transformation" notebook writes them), preprocessed as published for
-`split`. Every input gets one row in `convert.tsv`: kept (its `.npz` was written), discarded (under
-the ODG event floor, no file, as published) or unreadable (with the reason). Outputs mirror the input
-layout: a file given directly lands at `OUT/<stem>.npz`, files found under a directory at
-`OUT/<path relative to it>.npz`.
+`split`. Every input gets one row in `convert.tsv` (tab-separated, written by the csv module: a
+field holding a tab, a newline or a quote is quoted): kept (its `.npz` was written), discarded
+(under the ODG event floor, no file, as published), unreadable (with the reason), or unlistable (a
+folder that could not be searched, with the reason). Outputs mirror the input layout: a file given
+directly lands at `OUT/<stem>.npz`, files found under a directory at
+`OUT/<path relative to it>.npz`; they are written through `OutputFolder` (no symlink in OUT is
+followed).
 """
 from __future__ import annotations
 
+import csv
+import io
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm import tqdm
 
 from odg import ODGParams, odg_events
 
 from .decode import MAX_PIXELS, read_image
 from .errors import Reject
+from .output_folder import OutputFolder
+from .progress import progress_bar
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".jp2")
-TSV_HEADER = "input\tstatus\tevents\ton\toff\ta\tb\toutput_or_reason\n"
+TSV_COLUMNS = ("input", "status", "events", "on", "off", "a", "b", "output_or_reason")
 
 
 @dataclass(frozen=True)
 class Outcome:
     path: str
-    status: str          # "kept" | "discarded" | "unreadable"
+    status: str          # "kept" | "discarded" | "unreadable" | "unlistable"
     on: int = 0
     off: int = 0
     shape: tuple = (0, 0)
     output: str = ""
     reason: str = ""
 
-    def tsv(self) -> str:
+    def row(self) -> list:
         a, b = self.shape
         last = self.output if self.status == "kept" else self.reason
-        return f"{self.path}\t{self.status}\t{self.on + self.off}\t{self.on}\t{self.off}\t{a}\t{b}\t{last}\n"
+        return [self.path, self.status, self.on + self.off, self.on, self.off, a, b, last]
 
 
-def find_inputs(paths) -> list[tuple[str, str]]:
-    """`(path, output stem relative to OUT)` for every file given or image file found under a directory."""
-    found = []
+def find_inputs(paths) -> tuple[list[tuple[str, str]], list[Outcome]]:
+    """`(path, output stem relative to OUT)` for every file given or image file found under a
+    directory, and an "unlistable" `Outcome` for every folder that could not be listed."""
+    found, unlistable = [], []
+
+    def failed(e: OSError):
+        unlistable.append(Outcome(e.filename, "unlistable", reason=f"cannot list folder: {e.strerror or e}"))
     for p in paths:
         if os.path.isdir(p):
-            for dirpath, dirnames, filenames in os.walk(p):
+            for dirpath, dirnames, filenames in os.walk(p, onerror=failed):
                 dirnames.sort()
                 for fn in sorted(filenames):
                     if fn.lower().endswith(IMAGE_EXTENSIONS):
@@ -55,10 +65,10 @@ def find_inputs(paths) -> list[tuple[str, str]]:
                         found.append((full, os.path.splitext(os.path.relpath(full, p))[0]))
         else:
             found.append((p, os.path.splitext(os.path.basename(p))[0]))
-    return found
+    return found, unlistable
 
 
-def convert_one(path: str, stem: str, out_dir: str, params=ODGParams(), max_pixels: int = MAX_PIXELS,
+def convert_one(path: str, stem: str, out: OutputFolder, params=ODGParams(), max_pixels: int = MAX_PIXELS,
                 split: str = "train") -> Outcome:
     from odg.i2e import I2EParams, i2e_frames, preprocess
     i2e = isinstance(params, I2EParams)
@@ -81,30 +91,35 @@ def convert_one(path: str, stem: str, out_dir: str, params=ODGParams(), max_pixe
             return Outcome(path, "discarded", on, off, r.shape, reason=f"{on + off} events < {params.min_events}")
         pos, neg = r.published()
         shape, arrays = r.shape, {"pos": pos, "neg": neg}
-    out = os.path.join(out_dir, stem + ".npz")
-    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    np.savez_compressed(out, **arrays)
-    return Outcome(path, "kept", on, off, shape, output=os.path.relpath(out, out_dir))
+    rel = stem.replace(os.sep, "/") + ".npz"
+    out.write(rel, lambda f: np.savez_compressed(f, **arrays))
+    return Outcome(path, "kept", on, off, shape, output=rel)
+
+
+def tsv_text(outcomes) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    w.writerow(TSV_COLUMNS)
+    w.writerows(o.row() for o in outcomes)
+    return buf.getvalue()
 
 
 def convert_files(paths, out_dir: str, params=ODGParams(), workers: int = 1,
                   progress: bool = True, max_pixels: int = MAX_PIXELS, split: str = "train") -> list[Outcome]:
-    """Convert every input; write `out_dir/convert.tsv`; return the outcomes in input order."""
-    inputs = find_inputs(paths)
-    os.makedirs(out_dir, exist_ok=True)
+    """Convert every input; write `out_dir/convert.tsv`; return the outcomes (inputs in order,
+    then the unlistable folders)."""
+    inputs, unlistable = find_inputs(paths)
+    out = OutputFolder(out_dir)
     stems = [s for _, s in inputs]
     if len(set(stems)) != len(stems):
         dup = sorted({s for s in stems if stems.count(s) > 1})
         raise ValueError(f"several inputs would write the same output: {', '.join(dup[:5])}")
-    job = lambda ps: convert_one(ps[0], ps[1], out_dir, params, max_pixels, split)  # noqa: E731
-    bar = tqdm(total=len(inputs), unit="img", disable=not progress or not inputs)
+    job = lambda ps: convert_one(ps[0], ps[1], out, params, max_pixels, split)  # noqa: E731
     outcomes = []
-    with ThreadPoolExecutor(max(1, workers)) as ex:
+    with progress_bar(len(inputs), "convert", "image", progress) as bar, ThreadPoolExecutor(max(1, workers)) as ex:
         for o in ex.map(job, inputs):
             outcomes.append(o)
             bar.update()
-    bar.close()
-    with open(os.path.join(out_dir, "convert.tsv"), "w") as f:
-        f.write(TSV_HEADER)
-        f.writelines(o.tsv() for o in outcomes)
+    outcomes += unlistable
+    out.write_text("convert.tsv", tsv_text(outcomes))
     return outcomes

@@ -1,58 +1,21 @@
 """Decoding input images as the published generator did (`cv2.imread(path, cv2.IMREAD_COLOR)`),
 with every failure turned into a `Reject` that says why.
 
-The size check reads the image header before decoding, so a decompression bomb is refused
-without allocating it: images above `MAX_PIXELS` (64 Mi pixels; ILSVRC2012's largest image has
-about 17 M) are rejected. JPEG and PNG headers are parsed here; other formats OpenCV reads are
-checked after decoding. CMYK JPEGs and PNG files named `.JPEG` (both occur in ILSVRC2012) decode
-like any other image, as `cv2.imread` does.
+The size check reads the image header before decoding (`odg.pipelines.image_header`, every
+format OpenCV decodes here), so a decompression bomb is refused without allocating it: images
+above `MAX_PIXELS` (64 Mi pixels; ILSVRC2012's largest image has about 17 M) are rejected, and so
+is data in a format whose size cannot be read beforehand. CMYK JPEGs and PNG files named `.JPEG`
+(both occur in ILSVRC2012) decode like any other image, as `cv2.imread` does.
 """
 from __future__ import annotations
-
-import struct
 
 import cv2
 import numpy as np
 
 from .errors import Reject
+from .image_header import image_header
 
 MAX_PIXELS = 1 << 26
-
-
-def image_header(data: bytes) -> tuple[str, int, int] | None:
-    """`(format, height, width)` from a JPEG or PNG header, or None for another/unknown format.
-
-    Raises Reject for a JPEG or PNG whose header is cut short.
-    """
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        if len(data) < 24 or data[12:16] != b"IHDR":
-            raise Reject("corrupt PNG: header cut short")
-        w, h = struct.unpack(">II", data[16:24])
-        return "png", h, w
-    if data[:2] == b"\xff\xd8":
-        i = 2
-        n = len(data)
-        while i + 4 <= n:
-            if data[i] != 0xFF:
-                raise Reject("corrupt JPEG: bad marker in header")
-            marker = data[i + 1]
-            if marker == 0xFF:          # fill byte
-                i += 1
-                continue
-            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-                i += 2
-                continue
-            seg = struct.unpack(">H", data[i + 2:i + 4])[0]
-            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-                if i + 9 > n:
-                    break
-                h, w = struct.unpack(">HH", data[i + 5:i + 9])
-                return "jpeg", h, w
-            if marker == 0xDA:
-                break
-            i += 2 + seg
-        raise Reject("corrupt or truncated JPEG: no frame header")
-    return None
 
 
 def _truncated(fmt: str, data: bytes) -> bool:
@@ -64,37 +27,46 @@ def _truncated(fmt: str, data: bytes) -> bool:
     return False
 
 
-def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode encoded image bytes to 8-bit BGR `H x W x 3` (grey becomes 3 equal channels, alpha dropped).
-
-    Raises Reject with the reason: empty, not an image, truncated, corrupt, or too large.
-    """
+def check_header(data: bytes, max_pixels: int = MAX_PIXELS) -> str:
+    """The format of encoded image bytes, after checking their header: raises Reject for empty
+    data, an unknown format, a zero-sized image, one above `max_pixels` or a cut-short file."""
     if len(data) == 0:
         raise Reject("empty file (0 bytes)")
     head = image_header(data)
-    if head is not None:
-        fmt, h, w = head
-        if h == 0 or w == 0:
-            raise Reject(f"{fmt.upper()} header gives a zero-sized image ({h} x {w})")
-        if h * w > max_pixels:
-            raise Reject(f"image too large: {w} x {h} = {h * w} pixels > limit {max_pixels}")
-        if _truncated(fmt, data):
-            raise Reject(f"truncated {fmt.upper()}: the file ends before the image data does")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if head is None:
+        raise Reject("not an image (no format whose size odg can read before decoding: JPEG, PNG, TIFF, "
+                     "WebP, BMP, PNM/PAM/PFM, JPEG 2000, GIF, HDR, Sun raster, AVIF)")
+    fmt, h, w, pixels = head
+    if h == 0 or w == 0:
+        raise Reject(f"{fmt.upper()} header gives a zero-sized image ({h} x {w})")
+    if pixels > max_pixels:
+        what = f"{w} x {h} = {h * w} pixels" if pixels == h * w else f"{w} x {h}, a {pixels}-pixel tile or frame"
+        raise Reject(f"image too large: {what} > limit {max_pixels} (refused before decoding)")
+    if _truncated(fmt, data):
+        raise Reject(f"truncated {fmt.upper()}: the file ends before the image data does")
+    return fmt
+
+
+def decode_image(data: bytes, max_pixels: int = MAX_PIXELS, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """Decode encoded image bytes to 8-bit BGR `H x W x 3` (grey becomes 3 equal channels, alpha
+    dropped), or with `flags=cv2.IMREAD_GRAYSCALE` to grey `H x W`.
+
+    Raises Reject with the reason: empty, not an image, truncated, corrupt, or too large.
+    """
+    fmt = check_header(data, max_pixels)
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if img is None:
-        if head is None:
-            raise Reject("not an image (OpenCV recognises no image format in it)")
-        raise Reject(f"corrupt {head[0].upper()}: the decoder failed")
-    if img.shape[0] * img.shape[1] > max_pixels:
+        raise Reject(f"corrupt {fmt.upper()}: the decoder failed")
+    if img.shape[0] * img.shape[1] > max_pixels:       # the header and the decoder disagree
         raise Reject(f"image too large: {img.shape[1]} x {img.shape[0]} pixels > limit {max_pixels}")
     return img
 
 
-def read_image(path: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def read_image(path: str, max_pixels: int = MAX_PIXELS, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
     """Read and decode an image file (see `decode_image`); unreadable files raise Reject."""
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as e:
         raise Reject(f"cannot read file: {e.strerror or e}") from None
-    return decode_image(data, max_pixels)
+    return decode_image(data, max_pixels, flags)

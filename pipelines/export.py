@@ -8,6 +8,7 @@
 Only kept samples are written (the published dataset has no files for discards). The files
 are byte-for-byte what `np.savez_compressed(path, pos=pos, neg=neg)` writes for the published
 arrays, so existing loaders (the published one, SpikingJelly's `ESImageNet`) read them unchanged.
+Every file is written through `OutputFolder` (no symlink in DIR is ever followed).
 """
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from tqdm import tqdm
-
 from odg import events_to_published, words_to_events
 
+from .output_folder import OutputFolder
+from .progress import progress_bar
 from .store import EventStore, KEPT
 from .store.schema import KIND_I2E, KIND_IMAGENET
 
@@ -40,6 +41,7 @@ def export_es_imagenet(url: str, out_dir: str, splits=None, workers: int = 4, pr
                          "frames have none of: there is nothing meaningful to export into it")
     store._need(KIND_IMAGENET)
     params = store.params
+    out = OutputFolder(out_dir)
     written = {}
     for split in splits or store.splits:
         if split not in ("train", "val"):
@@ -50,28 +52,25 @@ def export_es_imagenet(url: str, out_dir: str, splits=None, workers: int = 4, pr
         names = sr.names()
         lines = []
         jobs = []
-        bar = tqdm(total=int((sr.statuses == KEPT).sum()), unit="file", desc=f"export {split}", disable=not progress)
+        bar = progress_bar(int((sr.statuses == KEPT).sum()), f"export {split}", "file", progress)
 
-        def save(path, pos, neg):
-            np.savez_compressed(path, pos=pos, neg=neg)
+        def save(rel, pos, neg):
+            out.write(rel, lambda f: np.savez_compressed(f, pos=pos, neg=neg))
             bar.update()
 
-        with ThreadPoolExecutor(max(1, workers)) as ex:
+        with bar, ThreadPoolExecutor(max(1, workers)) as ex:
             for shard in sr.iter_shards():
                 for j in np.flatnonzero(shard.status == KEPT):
                     i = shard.start + j
                     label, number = int(shard.label[j]), int(sr.numbers[i])
                     a, b = (int(v) for v in shard.shape[j])
                     rel = published_relpath(split, label, number, names[i])
-                    path = os.path.join(out_dir, split, rel)
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    out.folder(os.path.dirname(f"{split}/{rel}"))
                     pos, neg = events_to_published(words_to_events(shard.words[j], (a, b), params))
-                    jobs.append(ex.submit(save, path, pos, neg))
+                    jobs.append(ex.submit(save, f"{split}/{rel}", pos, neg))
                     lines.append(f"{rel} {label} {a} {b}\n")
             for j in jobs:
                 j.result()
-        bar.close()
-        with open(os.path.join(out_dir, f"{split}label.txt"), "w") as f:
-            f.writelines(lines)
+        out.write_text(f"{split}label.txt", "".join(lines))
         written[split] = len(lines)
     return written

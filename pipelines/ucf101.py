@@ -33,6 +33,13 @@ container reports (`CAP_PROP_FRAME_COUNT`) is only trusted once the decoder agre
 
 When `N` is unknown (< 2) step 1 is a pure counting pass. Memory is `n_frames` grey frames
 whatever the video's length.
+
+Frame size limit: a clip whose frames have more than `max_pixels` pixels (default
+`MAX_FRAME_PIXELS`, 2 Mi: 1920 x 1080 fits; UCF101's are 320 x 240) is rejected before any frame
+is decoded: from each sampled frame file's header (`odg.pipelines.image_header`), or from the
+frame size the video container reports (a container that reports none is rejected too). A
+clip's conversion holds about 100 bytes per frame pixel (31 grey frames, the events, the words),
+so the default keeps one clip under about 210 MB.
 """
 from __future__ import annotations
 
@@ -47,11 +54,13 @@ import numpy as np
 
 from odg.video import UCFParams, es_ucf101_events, sample_indices
 
+from .decode import read_image
 from .errors import Reject
 
 SUBSETS = ("train", "test", "all")
 SPLITS = (1, 2, 3)
 MAX_MISSING_FRAMES = 2
+MAX_FRAME_PIXELS = 1 << 21
 
 
 @dataclass(frozen=True)
@@ -229,9 +238,11 @@ def frame_files(frames_dir) -> list[Path]:
     return [d / name for _, name in numbered]
 
 
-def read_frames_folder(frames_dir, params: UCFParams = UCFParams()) -> tuple[np.ndarray, dict]:
+def read_frames_folder(frames_dir, params: UCFParams = UCFParams(), max_pixels: int = MAX_FRAME_PIXELS
+                       ) -> tuple[np.ndarray, dict]:
     """The sampled grey frames uint8 `[n_frames, H, W]` of a frame folder, and info
-    (`n`, `indices`). Only the sampled JPEGs are decoded (`cv2.imread(path, IMREAD_GRAYSCALE)`)."""
+    (`n`, `indices`). Only the sampled JPEGs are decoded (as `cv2.imread(path, IMREAD_GRAYSCALE)`
+    does), each after its header passed the `max_pixels` check."""
     files = frame_files(frames_dir)
     n = len(files)
     if n < 2:
@@ -242,10 +253,10 @@ def read_frames_folder(frames_dir, params: UCFParams = UCFParams()) -> tuple[np.
     for i in idx:
         i = int(i)
         if i not in cache:
-            img = cv2.imread(str(files[i]), cv2.IMREAD_GRAYSCALE)
-            if img is None:
-                raise Reject(f"unreadable frame JPEG: {files[i]}")
-            cache[i] = img
+            try:
+                cache[i] = read_image(str(files[i]), max_pixels, cv2.IMREAD_GRAYSCALE)
+            except Reject as e:
+                raise Reject(f"unreadable frame JPEG: {files[i]}: {e}") from None
         frames.append(cache[i])
     _check_sizes(frames, idx)
     return np.stack(frames), {"n": n, "indices": idx.tolist()}
@@ -280,7 +291,18 @@ def _grey(frame: np.ndarray, dst: np.ndarray) -> None:
         dst[...] = frame.reshape(dst.shape)
 
 
-def _decode_pass(path: Path, idx: np.ndarray | None, count_to_end: bool, cap: cv2.VideoCapture | None = None):
+def _frame_size_checked(cap: cv2.VideoCapture, path: Path, max_pixels: int) -> None:
+    """Refuse a video whose reported frame size is unknown or above `max_pixels`, before decoding."""
+    w, h = (int(round(cap.get(p))) for p in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
+    if w <= 0 or h <= 0:
+        raise Reject(f"unreadable video: the container reports no frame size for {path}")
+    if w * h > max_pixels:
+        raise Reject(f"video frames too large: {w} x {h} = {w * h} pixels > limit {max_pixels} "
+                     "(refused before decoding)")
+
+
+def _decode_pass(path: Path, idx: np.ndarray | None, count_to_end: bool, cap: cv2.VideoCapture | None = None,
+                 max_pixels: int = MAX_FRAME_PIXELS):
     """One sequential pass from the first frame (`cap`: a capture just opened, else `path` is
     opened); the capture is released. Returns `(frames, got, decoded, more)`.
 
@@ -307,6 +329,9 @@ def _decode_pass(path: Path, idx: np.ndarray | None, count_to_end: bool, cap: cv
                 if not ok or frame is None:
                     raise Reject(f"unreadable video: frame {i} of {path} does not decode")
                 if frames is None:
+                    if frame.shape[0] * frame.shape[1] > max_pixels:       # the container's size lied
+                        raise Reject(f"video frames too large: frame {i} of {path} is {frame.shape[1]} x "
+                                     f"{frame.shape[0]} pixels > limit {max_pixels}")
                     frames = np.empty((len(idx),) + frame.shape[:2], np.uint8)
                 elif frame.shape[:2] != frames.shape[1:]:
                     raise Reject(f"frames of different sizes in {path}: frame {int(idx[0])} is "
@@ -328,11 +353,12 @@ def _decode_pass(path: Path, idx: np.ndarray | None, count_to_end: bool, cap: cv
         cap.release()
 
 
-def read_video(path, params: UCFParams = UCFParams(), max_missing_frames: int = MAX_MISSING_FRAMES
-               ) -> tuple[np.ndarray, dict]:
+def read_video(path, params: UCFParams = UCFParams(), max_missing_frames: int = MAX_MISSING_FRAMES,
+               max_pixels: int = MAX_FRAME_PIXELS) -> tuple[np.ndarray, dict]:
     """The sampled grey frames uint8 `[n_frames, H, W]` of a video, streamed (see module docstring),
     and info: `n` (frames decoded), `reported` (`CAP_PROP_FRAME_COUNT`, -1 if unknown), `passes`,
-    `indices`. Raises Reject for a missing, unreadable or truncated video or one of < 2 frames."""
+    `indices`. Raises Reject for a missing, unreadable or truncated video, one of < 2 frames or one
+    whose frames are larger than `max_pixels`."""
     if isinstance(max_missing_frames, bool) or not isinstance(max_missing_frames, (int, np.integer)) \
             or max_missing_frames < 0:
         raise ValueError(f"max_missing_frames must be an integer >= 0, got {max_missing_frames!r}")
@@ -341,6 +367,7 @@ def read_video(path, params: UCFParams = UCFParams(), max_missing_frames: int = 
         raise Reject(f"missing video file: {path}")
     cap = _open(path)
     try:
+        _frame_size_checked(cap, path, max_pixels)
         reported = int(round(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
     except BaseException:
         cap.release()
@@ -350,7 +377,7 @@ def read_video(path, params: UCFParams = UCFParams(), max_missing_frames: int = 
     passes = 1
     if reported >= 2:
         idx = sample_indices(reported, params)
-        frames, got, n, more = _decode_pass(path, idx, count_to_end=True, cap=cap)
+        frames, got, n, more = _decode_pass(path, idx, count_to_end=True, cap=cap, max_pixels=max_pixels)
         if n == reported and not more and got == len(idx):
             return frames, {"n": n, "reported": reported, "passes": 1, "indices": idx.tolist()}
     else:
@@ -361,7 +388,7 @@ def read_video(path, params: UCFParams = UCFParams(), max_missing_frames: int = 
     if n < 2:
         raise Reject(f"fewer than 2 frames ({n}) in {path}")
     idx = sample_indices(n, params)
-    frames, got, n2, more = _decode_pass(path, idx, count_to_end=False)
+    frames, got, n2, more = _decode_pass(path, idx, count_to_end=False, max_pixels=max_pixels)
     passes += 1
     if got != len(idx) or more:
         raise Reject(f"unreadable video: the decoder gave {n} frames, then {n2}{'+' if more else ''} "
@@ -372,10 +399,12 @@ def read_video(path, params: UCFParams = UCFParams(), max_missing_frames: int = 
 # -- conversion -----------------------------------------------------------------------------
 
 def convert_clip(clip: Clip, params: UCFParams = UCFParams(), use_frames: bool = False, *,
-                 max_missing_frames: int = MAX_MISSING_FRAMES) -> tuple[np.ndarray, dict]:
+                 max_missing_frames: int = MAX_MISSING_FRAMES, max_pixels: int = MAX_FRAME_PIXELS
+                 ) -> tuple[np.ndarray, dict]:
     """Events uint8 `[2, n_frames - 1, H, W]` of one clip and an info dict, or raise `Reject`.
 
-    `use_frames`: read the clip's frame folder (`clip.frames_dir`) instead of its video. Info keys:
+    `use_frames`: read the clip's frame folder (`clip.frames_dir`) instead of its video;
+    `max_pixels`: the frame size limit (module docstring). Info keys:
     `source` ("frames"/"video"), `n` (frames in the clip), `indices` (sampled), `shape` (H, W of
     the events), `thresholds` (lo, hi), `counts` (ON, OFF events), `read_s`/`convert_s` (seconds);
     for videos also `reported` (container frame count) and `passes` (decoding passes).
@@ -384,12 +413,12 @@ def convert_clip(clip: Clip, params: UCFParams = UCFParams(), use_frames: bool =
     if use_frames:
         if clip.frames_dir is None:
             raise ValueError(f"clip {clip.name} has no frames_dir (list clips with frames_root)")
-        frames, info = read_frames_folder(clip.frames_dir, params)
+        frames, info = read_frames_folder(clip.frames_dir, params, max_pixels)
         info["source"] = "frames"
     else:
         if clip.video_path is None:
             raise ValueError(f"clip {clip.name} has no video_path (list clips with a video folder)")
-        frames, info = read_video(clip.video_path, params, max_missing_frames)
+        frames, info = read_video(clip.video_path, params, max_missing_frames, max_pixels)
         info["source"] = "video"
     t1 = time.perf_counter()
     events, (lo, hi) = es_ucf101_events(frames, params, return_thresholds=True)
@@ -411,9 +440,13 @@ def save_published(path, events: np.ndarray) -> None:
 # -- command-line helpers -------------------------------------------------------------------
 
 def add_source_arguments(parser) -> None:
-    """The UCF101 source options of `odg build ucf101` (root positional not included)."""
-    parser.add_argument("--split", type=int, choices=SPLITS, default=1, help="UCF101 train/test split (1, 2, 3)")
-    parser.add_argument("--subset", choices=SUBSETS, default="train", help="train, test or all clips of the split")
+    """The UCF101 source options of `odg build ucf101` (root positional not included): `--fold`
+    (UCF101's official train/test split, 1-3; `--split` is its deprecated spelling), `--subset`, `--frames`."""
+    from .commands._options import deprecated
+    parser.add_argument("--fold", type=int, choices=SPLITS, default=1,
+                        help="UCF101's official train/test split (its trainlist0N/testlist0N files)")
+    deprecated(parser, "--split", "--fold", "fold", type=int, choices=SPLITS)
+    parser.add_argument("--subset", choices=SUBSETS, default="train", help="train, test or all clips of the fold")
     parser.add_argument("--frames", metavar="DIR", default=None,
                         help="read clips from DIR/<clip>/*.jpg frame folders (e.g. jpegs_256) "
                              "instead of the .avi files")

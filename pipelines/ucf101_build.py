@@ -1,6 +1,6 @@
 """ES-UCF101 store builds: UCF101 clips -> an "es-ucf101" store split, on Dask (`odg.pipelines.build.run_build`).
 
-    odg build ucf101 ROOT STORE --split 1 --subset train [--frames DIR] [--workers N]
+    odg build ucf101 ROOT STORE --fold 1 --subset train [--frames DIR] [--dask-workers N]
 
 Store layout for kind "es-ucf101" (see docs/STORE.md for the common arrays):
 
@@ -33,6 +33,7 @@ from odg.video import UCFParams
 
 from .errors import Reject
 from .store.schema import KEPT, REJECTED
+from .ucf101 import MAX_FRAME_PIXELS
 
 DEFAULT_SHARD_SIZE = 64          # 64 clips x 600 KB of words at 320 x 240: ~40 MB per task
 
@@ -77,19 +78,21 @@ def ucf_items(root, split: int = 1, subset: str = "train", frames_root=None) -> 
     return items, classes
 
 
-def read_sampled(item: UCFItem, params: UCFParams, use_frames: bool) -> np.ndarray:
+def read_sampled(item: UCFItem, params: UCFParams, use_frames: bool, max_pixels: int = MAX_FRAME_PIXELS
+                 ) -> np.ndarray:
     """The clip's sampled grey frames uint8 `[n_frames, H, W]` (no events), or raise Reject."""
-    from .ucf101 import read_frames_folder, read_video
+    from .ucf101 import MAX_MISSING_FRAMES, read_frames_folder, read_video
     if use_frames:
         if item.frames is None:
             raise ValueError(f"clip {item.name} has no frame folder")
-        return read_frames_folder(item.frames, params)[0]
+        return read_frames_folder(item.frames, params, max_pixels)[0]
     if item.video is None:
         raise ValueError(f"clip {item.name} has no video")
-    return read_video(item.video, params)[0]
+    return read_video(item.video, params, MAX_MISSING_FRAMES, max_pixels)[0]
 
 
-def probe_frame_size(items, params: UCFParams, use_frames: bool) -> tuple[tuple[int, int] | None, str, list]:
+def probe_frame_size(items, params: UCFParams, use_frames: bool, max_pixels: int = MAX_FRAME_PIXELS
+                     ) -> tuple[tuple[int, int] | None, str, list]:
     """`((H, W), clip name, reasons)`: the event frame size of the first clip that reads (in
     store order), or `(None, "", reasons)` when none does; `reasons` are the `(name, why)` of the
     clips tried before it. With `params.output_size` that size is returned without reading."""
@@ -98,7 +101,7 @@ def probe_frame_size(items, params: UCFParams, use_frames: bool) -> tuple[tuple[
     tried = []
     for it in items:
         try:
-            frames = read_sampled(it, params, use_frames)
+            frames = read_sampled(it, params, use_frames, max_pixels)
         except (Reject, ValueError) as e:
             tried.append((it.name, str(e)))
             continue
@@ -114,7 +117,8 @@ def size_reason(got, want) -> str:
             "build with --size H W to resize every clip")
 
 
-def convert_ucf_item(item: UCFItem, params: UCFParams, use_frames: bool, size: tuple) -> dict:
+def convert_ucf_item(item: UCFItem, params: UCFParams, use_frames: bool, size: tuple,
+                     max_pixels: int = MAX_FRAME_PIXELS) -> dict:
     """Convert one clip for `run_build`. Never raises for a bad clip: returns its outcome.
 
     Keys: status (KEPT/REJECTED), reason, shape (H, W), count (ON, OFF), words uint64 `[H, W]`."""
@@ -122,7 +126,7 @@ def convert_ucf_item(item: UCFItem, params: UCFParams, use_frames: bool, size: t
 
     from .ucf101 import convert_clip
     try:
-        events, info = convert_clip(item.clip(), params, use_frames)
+        events, info = convert_clip(item.clip(), params, use_frames, max_pixels=max_pixels)
     except (Reject, ValueError) as e:
         return {"status": REJECTED, "reason": str(e)}
     except OSError as e:
@@ -134,10 +138,12 @@ def convert_ucf_item(item: UCFItem, params: UCFParams, use_frames: bool, size: t
 
 
 def build_spec(url: str, root, split: int = 1, subset: str = "train", frames_root=None,
-               params: UCFParams = UCFParams(), shard_size: int = DEFAULT_SHARD_SIZE, resume: bool = False):
+               params: UCFParams = UCFParams(), shard_size: int = DEFAULT_SHARD_SIZE, resume: bool = False,
+               max_pixels: int = MAX_FRAME_PIXELS):
     """The `BuildSpec` of one UCF101 split/subset (for `run_build`). Raises ValueError /
     FileNotFoundError for bad inputs: split files (unknown class names are named), no clips, no
-    readable clip. A resume keeps the existing split's frame size instead of probing again."""
+    readable clip. A resume keeps the existing split's frame size instead of probing again.
+    `max_pixels`: clips with larger frames are rejected before decoding (`odg.pipelines.ucf101`)."""
     from .build import BuildSpec
     from .store.schema import KIND_UCF101
     use_frames = frames_root is not None
@@ -149,7 +155,7 @@ def build_spec(url: str, root, split: int = 1, subset: str = "train", frames_roo
     if resume:
         size = _existing_payload_shape(url, name)
     if size is None:
-        size, probed, tried = probe_frame_size(items, params, use_frames)
+        size, probed, tried = probe_frame_size(items, params, use_frames, max_pixels)
         if size is None:
             why = "; ".join(f"{n}: {r}" for n, r in tried[:3])
             raise ValueError(f"none of the {len(items)} clips of {name} can be read, so the split has no frame "
@@ -160,7 +166,8 @@ def build_spec(url: str, root, split: int = 1, subset: str = "train", frames_roo
               "clips": len(items), "frame_size": list(size),
               "frame_size_from": "--size" if params.output_size is not None else f"{probed} (first readable clip)"}
     return BuildSpec(url=url, split=name, kind=KIND_UCF101, items=items,
-                     convert=partial(convert_ucf_item, params=params, use_frames=use_frames, size=tuple(size)),
+                     convert=partial(convert_ucf_item, params=params, use_frames=use_frames, size=tuple(size),
+                                     max_pixels=max_pixels),
                      payload_shape=tuple(size), payload_dtype=np.uint64, params=params.to_dict(),
                      classes=[[k, c] for k, c in enumerate(classes)], source=source, shard_size=shard_size)
 

@@ -6,16 +6,17 @@
     DIR/classInd.txt    "<index> <ClassName>" (1-based, UCF101's format) so that
                         `odg import es-ucf101 DIR STORE` finds the classes without --classes
 
-Only kept clips are written (rejected clips have no events).
+Only kept clips are written (rejected clips have no events). Every file is written through
+`OutputFolder` (no symlink in DIR is ever followed).
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from tqdm import tqdm
 
+from .output_folder import OutputFolder
+from .progress import progress_bar
 from .store import KEPT, EventStore
 from .store.schema import KIND_UCF101
 
@@ -46,29 +47,26 @@ def export_es_ucf101(url: str, out_dir: str, split: str | None = None, workers: 
         raise ValueError(f"split '{split}' is incomplete; finish its build with --resume first")
     steps = store.params.steps
     names = sr.names()
-    os.makedirs(out_dir, exist_ok=True)
+    out = OutputFolder(out_dir)
     lines = []
-    bar = tqdm(total=int((sr.statuses == KEPT).sum()), unit="clip", desc=f"export {split}", disable=not progress)
+    bar = progress_bar(int((sr.statuses == KEPT).sum()), f"export {split}", "clip", progress)
 
-    def save(path, words):
-        save_published(path, unpack_clip(words, steps))
+    def save(rel, words):
+        out.write(rel, lambda f: save_published(f, unpack_clip(words, steps)))
         bar.update()
 
-    with ThreadPoolExecutor(max(1, workers)) as ex:
+    with bar, ThreadPoolExecutor(max(1, workers)) as ex:
         jobs = []
         for shard in sr.iter_shards():
             for j in np.flatnonzero(shard.status == KEPT):
                 name = str(names[shard.start + j])
-                jobs.append(ex.submit(save, os.path.join(out_dir, f"{name}.npz"), shard.words[j]))
+                jobs.append(ex.submit(save, f"{name}.npz", shard.words[j]))
                 lines.append(f"{name} {int(shard.label[j])}\n")
             for job in jobs:        # one shard's words in memory at a time
                 job.result()
             jobs.clear()
-    bar.close()
-    with open(os.path.join(out_dir, "labels.txt"), "w") as f:
-        f.writelines(lines)
+    out.write_text("labels.txt", "".join(lines))
     classes = store.classes
     if classes:
-        with open(os.path.join(out_dir, "classInd.txt"), "w") as f:
-            f.writelines(f"{int(k) + 1} {name}\n" for k, name in classes)
+        out.write_text("classInd.txt", "".join(f"{int(k) + 1} {name}\n" for k, name in classes))
     return split, len(lines)

@@ -10,6 +10,9 @@ Samples are ordered `(label, clip name)` like a build, numbered by rank within t
 that cannot be imported (name not `v_<Class>_gNN_cNN`, unknown class, not an npz, no `arr_0`,
 wrong dtype or shape, values other than 0/1, a clip name twice) follow as rejects with their
 reasons, and the import goes on. The split's `[H, W]` is that of the first readable file.
+Files are read with `odg.pipelines.safe_npz` (declared sizes checked before inflating: frames of
+at most `MAX_FRAME_PIXELS`, then exactly the split's size); a file whose path resolves outside
+DIR (a symlink) is a reject.
 """
 from __future__ import annotations
 
@@ -23,7 +26,9 @@ import numpy as np
 
 from odg.video import UCFParams
 
+from .safe_npz import load_npz
 from .store.schema import KEPT, REJECTED
+from .ucf101 import MAX_FRAME_PIXELS
 
 CLIP_NAME = re.compile(r"^v_(.+)_g(\d+)_c(\d+)$")
 
@@ -31,12 +36,14 @@ CLIP_NAME = re.compile(r"^v_(.+)_g(\d+)_c(\d+)$")
 @dataclass(frozen=True)
 class ClipFile:
     """A published clip file: `name` the clip (file stem), `label` (-1 when unknown), `number`
-    (rank within class), `path`, `problem` (why it cannot be imported, '' if none)."""
+    (rank within class), `path`, `problem` (why it cannot be imported, '' if none), `folder` the
+    imported folder it must lie in."""
     name: str
     label: int
     number: int
     path: str
     problem: str = ""
+    folder: str = ""
 
 
 def read_classes(path) -> tuple[list[str], str]:
@@ -110,40 +117,42 @@ def clip_files(root, classes: list[str], classes_path: str = "classInd.txt") -> 
     for label, name, path in good:
         n = n + 1 if label == last else 1
         last = label
-        items.append(ClipFile(name, label, n, path))
+        items.append(ClipFile(name, label, n, path, folder=str(root)))
     bad.sort(key=lambda it: it.name)
     return items + bad
 
 
-def load_clip(path: str, steps: int) -> np.ndarray:
-    """`arr_0` of a published clip file, checked: uint8 `[2, steps, H, W]`. Raises ValueError saying why not."""
+def load_clip(path: str, steps: int, size: tuple | None = None, max_pixels: int = MAX_FRAME_PIXELS) -> np.ndarray:
+    """`arr_0` of a published clip file, checked before it is inflated (`odg.pipelines.safe_npz`):
+    uint8 `[2, steps, H, W]`, `H x W` equal to `size` when given, else at most `max_pixels`.
+    Raises ValueError saying why not."""
+    def check(name, shape, dtype):
+        if dtype != np.uint8:
+            return f"arr_0 must be uint8, got {dtype}"
+        if len(shape) != 4 or shape[0] != 2 or shape[1] != steps or 0 in shape:
+            return f"arr_0 must be [2, {steps}, H, W], got {list(shape)}"
+        hw = (int(shape[2]), int(shape[3]))
+        if size is not None and hw != tuple(size):
+            from .ucf101_build import size_reason
+            return size_reason(hw, size).split(";")[0]
+        if hw[0] * hw[1] > max_pixels:
+            return f"arr_0 frames of {hw[1]} x {hw[0]} = {hw[0] * hw[1]} pixels > limit {max_pixels}"
+        return None
+    pixels = size[0] * size[1] if size is not None else max_pixels
     try:
-        z = np.load(path)
-    except FileNotFoundError:
+        return load_npz(path, ("arr_0",), check, 2 * (2 * steps * pixels + 4096) + 65536)["arr_0"]
+    except (FileNotFoundError, IsADirectoryError):
         raise ValueError("file does not exist") from None
-    except Exception as e:  # noqa: BLE001 - zip/pickle/format errors of a damaged or foreign file
-        raise ValueError(f"not an npz file: {type(e).__name__}: {e}") from None
-    if not isinstance(z, np.lib.npyio.NpzFile):
-        raise ValueError("not an npz file (a bare .npy array)")
-    with z:
-        if "arr_0" not in z.files:
-            raise ValueError(f"not an ES-UCF101 clip file: no arr_0 (it holds {', '.join(z.files) or 'nothing'})")
-        try:
-            ev = z["arr_0"]
-        except Exception as e:  # noqa: BLE001 - a damaged member
-            raise ValueError(f"unreadable arr_0: {type(e).__name__}: {e}") from None
-    if ev.dtype != np.uint8:
-        raise ValueError(f"arr_0 must be uint8, got {ev.dtype}")
-    if ev.ndim != 4 or ev.shape[0] != 2 or ev.shape[1] != steps or 0 in ev.shape:
-        raise ValueError(f"arr_0 must be [2, {steps}, H, W], got {list(ev.shape)}")
-    return ev
+    except PermissionError as e:
+        raise ValueError(f"cannot read: {e.strerror or e}") from None
 
 
 def probe_size(items: list[ClipFile], steps: int) -> tuple[tuple[int, int] | None, str, list]:
     """`((H, W), name, tried)` of the first importable file, or `(None, '', tried)`."""
+    from .importer import inside
     tried = []
     for it in items:
-        if it.problem:
+        if it.problem or not inside(it.path, it.folder):
             continue
         try:
             ev = load_clip(it.path, steps)
@@ -158,16 +167,16 @@ def convert_clip_file(item: ClipFile, steps: int, size: tuple) -> dict:
     """Load one published clip file into the store's words. Never raises for a bad file."""
     from odg.video import pack_clip
 
-    from .ucf101_build import size_reason
+    from .importer import inside
     if item.problem:
         return {"status": REJECTED, "reason": item.problem}
+    if not inside(item.path, item.folder):
+        return {"status": REJECTED, "reason": f"resolves outside the imported folder (to {os.path.realpath(item.path)})"}
     try:
-        ev = load_clip(item.path, steps)
+        ev = load_clip(item.path, steps, size)
     except ValueError as e:
         return {"status": REJECTED, "reason": str(e)}
     hw = (int(ev.shape[2]), int(ev.shape[3]))
-    if hw != tuple(size):
-        return {"status": REJECTED, "reason": size_reason(hw, size).split(";")[0]}
     try:
         words = pack_clip(ev)
     except ValueError:

@@ -330,7 +330,7 @@ def _train(opts: TrainOptions, env: DistEnv, log) -> dict:
             f"{len(train_ds)} training samples, {len(val_ds) if val_ds is not None else 0} validation, "
             f"{env.world_size} process(es) on {env.device}, recipe {recipe.name}, epochs {epoch0 + 1}..{recipe.epochs}")
 
-    from tqdm.auto import tqdm
+    from odg.pipelines.progress import progress_bar
     rows = metrics.rows() if env.is_main else []
     stopped, done = False, epoch0
     session_start = time.perf_counter()
@@ -351,9 +351,9 @@ def _train(opts: TrainOptions, env: DistEnv, log) -> dict:
         loss_sum = torch.zeros((), dtype=torch.float64, device=env.device)
         n_steps = n_samples = 0
         t_epoch = time.perf_counter()
-        bar = tqdm(tl, desc=f"epoch {epoch + 1}/{recipe.epochs}" + (" (stem)" if phase == "stem" else ""),
-                   disable=not (opts.progress and env.is_main), leave=False, file=sys.stderr, unit="batch")
-        for batch, labels in bar:
+        bar = progress_bar(len(tl), f"epoch {epoch + 1}/{recipe.epochs}" + (" (stem)" if phase == "stem" else ""),
+                           "batch", opts.progress and env.is_main, leave=False)
+        for batch, labels in tl:
             x = prepare(batch, cfg, opts.input_size, env.device, odg_params)
             labels = labels.to(env.device, non_blocking=True)
             with torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=opts.amp == "bf16"):
@@ -368,6 +368,7 @@ def _train(opts: TrainOptions, env: DistEnv, log) -> dict:
             n_steps += 1
             n_samples += len(labels)
             loss_sum += loss.detach().double()
+            bar.update()
             if env.is_main and opts.progress and n_steps % 10 == 1:
                 bar.set_postfix(loss=f"{float(loss):.3f}")
             if opts.limit_steps is not None and n_steps >= opts.limit_steps:

@@ -1,35 +1,41 @@
-"""Options and execution shared by every command that runs a store build on Dask
-(`build imagenet`, `build ucf101`, `import es-imagenet`, `import es-ucf101`)."""
+"""Options and execution shared by every command that runs on Dask (`build imagenet`, `build
+ucf101`, `import es-imagenet`, `import es-ucf101`; `stats` takes the cluster options)."""
+import argparse
+import dataclasses
+
 from ..cli import UserError
+from ._options import add_output_options, deprecated, emit, positive
+
+
+def _address(text: str) -> str:
+    from ..build import scheduler_address
+    try:
+        return scheduler_address(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_cluster_options(p):
-    """--workers N | --scheduler ADDR."""
+    """--dask-workers N | --scheduler ADDR, --connect-timeout S."""
+    from ..build import CONNECT_TIMEOUT
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="worker processes of the embedded local cluster (default: one per core)")
-    g.add_argument("--scheduler", default=None, metavar="ADDR",
-                   help="address of an existing dask.distributed scheduler, e.g. tcp://10.0.0.5:8786")
+    g.add_argument("--dask-workers", type=positive("--dask-workers"), default=None, metavar="N",
+                   help="worker processes of the embedded local Dask cluster (default: one per core)")
+    deprecated(g, "--workers", "--dask-workers", "dask_workers", type=positive("--workers"), metavar="N")
+    g.add_argument("--scheduler", type=_address, default=None, metavar="ADDR",
+                   help="address of an existing dask.distributed scheduler, e.g. tcp://10.0.0.5:8786 "
+                        "(default: start a local cluster)")
+    p.add_argument("--connect-timeout", type=float, default=CONNECT_TIMEOUT, metavar="S",
+                   help="seconds the whole handshake with --scheduler may take")
 
 
 def add_build_options(p, shard_size: int, what: str = "samples"):
-    """--workers/--scheduler, --shard-size, --resume, --quiet."""
+    """--dask-workers/--scheduler, --shard-size, --resume, -q/--quiet, --json."""
     add_cluster_options(p)
-    p.add_argument("--shard-size", type=int, default=shard_size, metavar="K",
-                   help=f"{what} per shard (default {shard_size})")
+    p.add_argument("--shard-size", type=positive("--shard-size"), default=shard_size, metavar="K",
+                   help=f"{what} per shard")
     p.add_argument("--resume", action="store_true", help="finish an interrupted run, skipping completed shards")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def check_cluster_options(args):
-    if args.workers is not None and args.workers < 1:
-        raise UserError("--workers must be >= 1")
-
-
-def check_build_options(args):
-    if args.shard_size < 1:
-        raise UserError("--shard-size must be >= 1")
-    check_cluster_options(args)
+    add_output_options(p)
 
 
 def store_call(fn, *a, **kw):
@@ -43,14 +49,34 @@ def store_call(fn, *a, **kw):
         raise UserError(e.args[0] if e.args else str(e)) from None
 
 
-def execute(spec, args, label: str = "") -> int:
-    """Run a BuildSpec with the command's options; print the report; exit status."""
-    from ..build import report_text, run_build
+def run_spec(spec, args):
+    """Run a BuildSpec with the command's options; its BuildReport."""
+    from ..build import run_build
     from ..store import StoreError
     try:
-        report = run_build(spec, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
-                           progress=not args.quiet)
+        return run_build(spec, workers=args.dask_workers, scheduler=args.scheduler, resume=args.resume,
+                         progress=not args.quiet, connect_timeout=args.connect_timeout)
     except StoreError as e:
         raise UserError(str(e)) from None
-    print(label + report_text(report))
-    return 1 if report.failed else 0
+
+
+def finish(args, url: str, results: list) -> int:
+    """Print the reports of `(spec, report)` pairs (text, or one JSON document); the exit status.
+    Failed shards end in one `odg: error:` line on stderr and exit status 1."""
+    import sys
+
+    from ..build import failure_line, report_text
+    text = "\n".join(f"[{spec.split}] {report_text(r)}" for spec, r in results)
+    obj = {"store": url, "splits": {spec.split: {**dataclasses.asdict(r),
+                                                 "failed": [{"shard": s, "error": m} for s, m in r.failed]}
+                                    for spec, r in results}}
+    emit(args, text, obj)
+    failed = [r for _, r in results if r.failed]
+    for r in failed:
+        print(f"odg: error: {failure_line(r)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def execute(spec, args) -> int:
+    """Run one BuildSpec and report it."""
+    return finish(args, spec.url, [(spec, run_spec(spec, args))])

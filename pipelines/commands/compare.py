@@ -1,5 +1,6 @@
 """`odg compare STORE_A STORE_B [--split S] [--json] [--out DIR]`"""
-from ._dask_options import add_cluster_options, check_cluster_options, store_call
+from ._dask_options import add_cluster_options, store_call
+from ._options import add_quiet
 
 
 def register(cli):
@@ -12,7 +13,7 @@ def register(cli):
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.add_argument("--out", default=None, metavar="DIR", help="also write DIR/compare.json and DIR/compare.html")
     add_cluster_options(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(p)
     p.set_defaults(func=run)
 
 
@@ -21,9 +22,8 @@ def run(args):
     import os
 
     from ..compare import compare_stores, compare_text
-    check_cluster_options(args)
-    c = store_call(compare_stores, args.store_a, args.store_b, args.split, workers=args.workers,
-                   scheduler=args.scheduler, progress=not args.quiet)
+    c = store_call(compare_stores, args.store_a, args.store_b, args.split, workers=args.dask_workers,
+                   scheduler=args.scheduler, progress=not args.quiet, connect_timeout=args.connect_timeout)
     if args.out:
         from ..stats.sections import compare_page
         os.makedirs(args.out, exist_ok=True)

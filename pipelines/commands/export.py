@@ -1,5 +1,8 @@
 """`odg export es-imagenet STORE DIR` (and the other published layouts)."""
+import os
+
 from ..cli import UserError
+from ._options import add_output_options, emit
 
 
 def register(cli):
@@ -7,8 +10,9 @@ def register(cli):
         "es-imagenet", help="published ES-ImageNet layout (train/classK/classK_n.npz, trainlabel.txt, val/, vallabel.txt)")
     p.add_argument("store", metavar="STORE")
     p.add_argument("out", metavar="DIR")
-    p.add_argument("--split", action="append", choices=["train", "val"], help="only this split (repeatable)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--split", action="append", choices=["train", "val"],
+                   help="only this split (repeatable; default: every split)")
+    add_output_options(p)
     p.set_defaults(func=run)
 
 
@@ -19,6 +23,8 @@ def run(args):
         written = export_es_imagenet(args.store, args.out, args.split, progress=not args.quiet)
     except (StoreError, ValueError, KeyError) as e:
         raise UserError(str(e).strip("'\"")) from None
-    for split, n in written.items():
-        print(f"{split}: {n} files, {args.out}/{split}label.txt")
+    labels = {split: os.path.join(args.out, f"{split}label.txt") for split in written}
+    emit(args, "\n".join(f"{split}: {n} files, {labels[split]}" for split, n in written.items()),
+         {"store": args.store, "out": args.out,
+          "splits": {split: {"files": n, "labels": labels[split]} for split, n in written.items()}})
     return 0

@@ -1,5 +1,8 @@
 """`odg export es-ucf101 STORE DIR [--split NAME]`"""
+import os
+
 from ..cli import UserError
+from ._options import add_output_options, emit
 
 
 def register(cli):
@@ -12,7 +15,7 @@ def register(cli):
     p.add_argument("out", metavar="DIR")
     p.add_argument("--split", default=None, metavar="NAME",
                    help="the store split to write, e.g. train1 (needed when the store has several)")
-    p.add_argument("--quiet", action="store_true")
+    add_output_options(p)
     p.set_defaults(func=run)
 
 
@@ -23,5 +26,7 @@ def run(args):
         split, n = export_es_ucf101(args.store, args.out, args.split, progress=not args.quiet)
     except (StoreError, ValueError, KeyError) as e:
         raise UserError(str(e).strip("'\"")) from None
-    print(f"{split}: {n} files, {args.out}/labels.txt")
+    labels = os.path.join(args.out, "labels.txt")
+    emit(args, f"{split}: {n} files, {labels}",
+         {"store": args.store, "out": args.out, "splits": {split: {"files": n, "labels": labels}}})
     return 0

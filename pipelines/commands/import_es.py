@@ -1,6 +1,6 @@
 """`odg import es-imagenet DIR STORE`"""
 from ..cli import UserError
-from ._dask_options import add_build_options, check_build_options, execute
+from ._dask_options import add_build_options, finish, run_spec
 
 
 def register(cli):
@@ -20,15 +20,17 @@ def run(args):
 
     from ..imagenet import es_imagenet_spec
     from ..importer import convert_npz, published_items
-    check_build_options(args)
     params = ODGParams()
     splits = [s for s in ("train", "val") if os.path.isfile(os.path.join(args.root, f"{s}label.txt"))]
     if not splits:
         raise UserError(f"{args.root} has neither trainlabel.txt nor vallabel.txt: not a published ES-ImageNet download")
-    status = 0
+    results = []
     for split in splits:
-        items, source = published_items(args.root, split)
+        try:
+            items, source = published_items(args.root, split)
+        except (ValueError, OSError) as e:
+            raise UserError(str(e)) from None
         spec = es_imagenet_spec(args.store, split, items, source, partial(convert_npz, params=params),
                                 args.shard_size, params)
-        status = max(status, execute(spec, args, label=f"[{split}] "))
-    return status
+        results.append((spec, run_spec(spec, args)))
+    return finish(args, args.store, results)

@@ -1,6 +1,6 @@
 """`odg import es-ucf101 DIR STORE [--classes classInd.txt] [--split NAME]`"""
 from ..cli import UserError
-from ._dask_options import add_build_options, check_build_options, execute
+from ._dask_options import add_build_options, execute
 
 
 def register(cli):
@@ -13,18 +13,17 @@ def register(cli):
     p.add_argument("store", metavar="STORE")
     p.add_argument("--classes", default=None, metavar="FILE",
                    help="UCF101's classInd.txt (default: DIR/classInd.txt, which odg export es-ucf101 writes)")
-    p.add_argument("--split", default="all", metavar="NAME", help="store split to create (default: all)")
+    p.add_argument("--split", default="all", metavar="NAME", help="store split to create")
     add_build_options(p, 64, "clips")
     p.set_defaults(func=run)
 
 
 def run(args):
     from ..ucf101_import import import_spec
-    check_build_options(args)
     if not args.split or "/" in args.split or args.split.startswith((".", "_")):
         raise UserError(f"--split must be a plain name such as train1, got {args.split!r}")
     try:
         spec = import_spec(args.store, args.root, args.split, args.classes, args.shard_size, args.resume)
     except (ValueError, OSError) as e:
         raise UserError(str(e)) from None
-    return execute(spec, args, label=f"[{spec.split}] ")
+    return execute(spec, args)

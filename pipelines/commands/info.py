@@ -1,20 +1,21 @@
-"""`odg info STORE [--json | --card]`, `odg verify STORE`"""
-import json
-
+"""`odg info STORE [--json | --card]`, `odg verify STORE [--json]`"""
 from ..cli import UserError
+from ._options import add_json, add_output_options, emit
 
 
 def register(cli):
     p = cli.command("info", "Show a store's splits: kept, discarded and rejected samples, sizes, parameters")
     p.add_argument("store", metavar="STORE")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json(g)
     g.add_argument("--card", action="store_true",
                    help="the dataset card of every split (source and its digest, method, parameters, odg version "
                         "and commit, command line, date, licence, citations) as Markdown")
     p.set_defaults(func=run_info)
-    v = cli.command("verify", "Check every shard against the checksums recorded at build time")
+    v = cli.command("verify", "Check every shard against the checksums recorded at build time "
+                              "(exit status 1 when anything is damaged or missing)")
     v.add_argument("store", metavar="STORE")
+    add_output_options(v)
     v.set_defaults(func=run_verify)
 
 
@@ -32,24 +33,33 @@ def run_info(args):
         info = store_info(args.store)
     except StoreError as e:
         raise UserError(str(e)) from None
-    print(json.dumps(info, indent=1) if args.json else info_text(info))
+    emit(args, info_text(info), info)
     return 0
 
 
 def run_verify(args):
+    import sys
+
     from ..store import StoreError
     from ..store.verify import verify_store
     try:
         verdicts = verify_store(args.store)
     except StoreError as e:
         raise UserError(str(e)) from None
-    ok = True
+    ok = all(v.ok for v in verdicts)
+    lines = []
     for v in verdicts:
-        ok &= v.ok
-        print(f"[{v.split}] {v.verified}/{v.shards} shards verified" + ("" if v.ok else ": PROBLEMS"))
+        lines.append(f"[{v.split}] {v.verified}/{v.shards} shards verified" + ("" if v.ok else ": PROBLEMS"))
         if v.missing:
-            print(f"  missing (never completed): shards {', '.join(map(str, v.missing))}")
-        for s, array, key, why in v.damaged:
-            print(f"  damaged: shard {s}, array {array}, {key}: {why}")
-    print("store OK" if ok else "store DAMAGED or INCOMPLETE")
+            lines.append(f"  missing (never completed): shards {', '.join(map(str, v.missing))}")
+        lines += [f"  damaged: shard {s}, array {array}, {key}: {why}" for s, array, key, why in v.damaged]
+    lines.append("store OK" if ok else "store DAMAGED or INCOMPLETE")
+    if not (args.quiet and ok) or args.json:      # -q: silent when the store is OK
+        emit(args, "\n".join(lines), {
+            "store": args.store, "ok": ok,
+            "splits": {v.split: {"shards": v.shards, "verified": v.verified, "ok": v.ok, "missing": list(v.missing),
+                                 "damaged": [{"shard": s, "array": a, "key": k, "why": w} for s, a, k, w in v.damaged]}
+                       for v in verdicts}})
+    if not ok:
+        print(f"odg: error: {args.store} is damaged or incomplete (see above)", file=sys.stderr)
     return 0 if ok else 1

@@ -1,8 +1,6 @@
 """`odg reconstruct NPZ_OR_IMAGE --out PNG`"""
 import os
 
-import numpy as np
-
 from ..cli import UserError
 
 
@@ -23,12 +21,14 @@ def run(args):
 
     from ..decode import read_image
     from ..errors import Reject
+    from ..importer import published_npz_check
+    from ..safe_npz import load_npz
     params = ODGParams()
     if args.source.lower().endswith(".npz"):
         try:
-            z = np.load(args.source)
+            z = load_npz(args.source, ("pos", "neg"), *published_npz_check(params))
             events = published_to_events(z["pos"], z["neg"])
-        except (OSError, KeyError, ValueError) as e:
+        except (OSError, ValueError) as e:
             raise UserError(f"{args.source}: not a published sample file ({e})") from None
         centre = args.shape is not None
         shape = tuple(args.shape) if centre else (params.long_side, params.long_side)

@@ -1,5 +1,8 @@
-"""`odg stats STORE --out DIR [--workers N | --scheduler ADDR] [--split S] [--compare OTHER]`"""
-from ._dask_options import add_cluster_options, check_cluster_options, store_call
+"""`odg stats STORE --out DIR [--dask-workers N | --scheduler ADDR] [--split S] [--compare OTHER]`"""
+import os
+
+from ._dask_options import add_cluster_options, store_call
+from ._options import add_output_options, emit
 
 
 def register(cli):
@@ -11,13 +14,14 @@ def register(cli):
     p.add_argument("--compare", default=None, metavar="OTHER",
                    help="also compare with the store OTHER sample by sample (a section of the report; see odg compare)")
     add_cluster_options(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_output_options(p)
     p.set_defaults(func=run)
 
 
 def run(args):
     from ..stats import write_report
-    check_cluster_options(args)
-    print(store_call(write_report, args.store, args.out, workers=args.workers, scheduler=args.scheduler,
-                     progress=not args.quiet, splits=args.split, compare=args.compare))
+    path = store_call(write_report, args.store, args.out, workers=args.dask_workers, scheduler=args.scheduler,
+                      progress=not args.quiet, splits=args.split, compare=args.compare,
+                      connect_timeout=args.connect_timeout)
+    emit(args, path, {"store": args.store, "report": path, "stats": os.path.join(os.path.dirname(path), "stats.json")})
     return 0

@@ -8,10 +8,14 @@ from __future__ import annotations
 import argparse
 import os
 
+from ._options import add_quiet, deprecated, positive
+
 
 def add_training_arguments(p: argparse.ArgumentParser, default_preset: str, ann: bool = False) -> None:
     g = p.add_argument_group("data and network")
-    g.add_argument("--store", help="the odg store to train on (path or fsspec URL); this or --images is required")
+    g.add_argument("store", nargs="?", metavar="STORE",
+                   help="the odg store to train on (path or fsspec URL); this or --images is required")
+    deprecated(g, "--store", "the STORE argument", "store_option")
     if not ann:
         g.add_argument("--images", metavar="ROOT",
                        help="instead of a store: ILSVRC2012 images (ROOT/train/, ROOT/val/ or the original tars), "
@@ -71,15 +75,17 @@ def add_training_arguments(p: argparse.ArgumentParser, default_preset: str, ann:
                                                     "(default runs/<model>)")
     x.add_argument("--resume", action="store_true", help="continue RUN_DIR/last.pt exactly where it stopped")
     x.add_argument("--amp", choices=("bf16",), help="bfloat16 autocast")
-    x.add_argument("--workers", type=int, default=0, metavar="N", help="DataLoader worker processes (default 0)")
+    x.add_argument("--loader-workers", type=int, default=0, metavar="N", help="DataLoader worker processes")
+    deprecated(x, "--workers", "--loader-workers", "loader_workers", type=int, metavar="N")
     x.add_argument("--seed", type=int, default=0)
     x.add_argument("--limit-steps", type=int, metavar="N", help="at most N optimiser steps per epoch")
     x.add_argument("--time-budget", type=float, metavar="S",
                    help="stop after S seconds of wall time (evaluating and saving first)")
     x.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    x.add_argument("--threads", type=int, metavar="N", help="torch CPU threads per process (default: torch's)")
+    x.add_argument("--threads", type=positive("--threads"), metavar="N",
+                   help="torch CPU threads per process (default: torch's)")
     x.add_argument("--keep-checkpoints", action="store_true", help="also keep RUN_DIR/epoch-NNN.pt of every epoch")
-    x.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_quiet(x, "no progress bars")
 
 
 def _presets_text() -> str:
@@ -111,9 +117,10 @@ def run_training(args, default_preset: str, ann: bool = False) -> int:
     if args.list_presets:
         print(_presets_text())
         return 0
+    store = args.store or getattr(args, "store_option", None)
     images = getattr(args, "images", None)
-    if bool(args.store) == bool(images):
-        raise UserError("--store or --images is required (one of the two)")
+    if bool(store) == bool(images):
+        raise UserError("STORE or --images is required (one of the two)")
     method, augment = image_options(args)
     import dataclasses
 
@@ -185,7 +192,7 @@ def run_training(args, default_preset: str, ann: bool = False) -> int:
             from odg.pipelines.store import open_store
             from odg.pipelines.store.writer import StoreError
             try:
-                n_classes = args.num_classes or (1000 if images else len(open_store(args.store).classes))
+                n_classes = args.num_classes or (1000 if images else len(open_store(store).classes))
             except (StoreError, OSError) as e:
                 raise UserError(str(e)) from None
             inp = args.input or ("rgb" if ann else "events")
@@ -212,9 +219,9 @@ def run_training(args, default_preset: str, ann: bool = False) -> int:
         label = name or (cfg.name if cfg else "run")
         out = os.path.join("runs", f"{label}-ann" if ann else label)
     val = None if str(args.val_split).lower() == "none" else args.val_split
-    opts = TrainOptions(store=args.store, out=out, recipe=recipe, model=cfg,
+    opts = TrainOptions(store=store, out=out, recipe=recipe, model=cfg,
                         init=init if state is None else None, resume=args.resume, seed=args.seed,
-                        workers=args.workers, limit_steps=args.limit_steps, input_size=args.input_size,
+                        workers=args.loader_workers, limit_steps=args.limit_steps, input_size=args.input_size,
                         amp=args.amp, device=args.device, train_split=args.train_split, val_split=val,
                         time_budget=args.time_budget, keep_checkpoints=args.keep_checkpoints,
                         progress=not args.quiet, threads=args.threads, images=images, method=method,

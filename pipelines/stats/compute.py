@@ -383,15 +383,15 @@ class StoreStats:
 def compute_stats(url: str, splits=None, client=None, progress: bool = True, npz_limit: int = NPZ_SAMPLE) -> StoreStats:
     """Statistics of the store's splits (default all), one Dask task per shard on `client`."""
     from distributed import as_completed
-    from tqdm import tqdm
 
     from ..card import method_of, read_cards
+    from ..progress import progress_bar
     from .published import compare_val, other_datasets, published_rows
     store = open_store(url)
     names = list(splits) if splits else store.splits
     parts = {s: prepare_split(store, s, npz_limit) for s in names}
     total = sum(int(p.rows.sum()) for p in parts.values())
-    bar = tqdm(total=total, unit="sample", desc="stats", disable=not progress, smoothing=0.1)
+    bar = progress_bar(total, "stats", "sample", progress)
     futures = {}
     stamp = f"{os.getpid()}-{time.time_ns()}"
     for p in parts.values():

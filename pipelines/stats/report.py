@@ -99,16 +99,18 @@ def write_figures(ss, out_dir: str) -> tuple[dict, dict, dict]:
 
 
 def write_report(store_url: str, out_dir: str, workers: int | None = None, scheduler: str | None = None,
-                 client=None, progress: bool = True, splits=None, compare: str | None = None) -> str:
+                 client=None, progress: bool = True, splits=None, compare: str | None = None,
+                 connect_timeout: float | None = None) -> str:
     """Statistics of the store at `store_url` into `out_dir`: report.html (returned), stats.json, figures.
 
     Runs one Dask task per shard on `client`, or else on a new local cluster of `workers`
-    processes (default one per core), or on the cluster at `scheduler`. `splits`: the splits to
+    processes (default one per core), or on the cluster at `scheduler` (its handshake bounded by
+    `connect_timeout` seconds, default `build.CONNECT_TIMEOUT`). `splits`: the splits to
     cover (default all). `compare`: another store, compared sample by sample over those splits
     (`odg.pipelines.compare`; stats.json `comparison`, a section of the report). Raises
     `StoreError` for a missing store (or one that cannot be compared), `KeyError` for an unknown split.
     """
-    from ..build import dask_client
+    from ..build import CONNECT_TIMEOUT, dask_client
     from . import html
     from .compute import compute_stats
     from ..store import open_store
@@ -122,7 +124,7 @@ def write_report(store_url: str, out_dir: str, workers: int | None = None, sched
         check_comparable(store_url, compare, splits)
     os.makedirs(out_dir, exist_ok=True)
     with (contextlib.nullcontext(client) if client is not None
-          else dask_client(workers, scheduler, quiet=not progress)) as cl:
+          else dask_client(workers, scheduler, quiet=not progress, timeout=connect_timeout or CONNECT_TIMEOUT)) as cl:
         ss = compute_stats(store_url, splits, cl, progress)
         if compare is not None:
             from ..compare import compare_stores

@@ -3,10 +3,8 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -15,6 +13,7 @@ from odg.pipelines.cli import main as odg_main
 from odg.pipelines.imagenet import imagenet_items, load_classes
 from odg.pipelines.store import REJECTED, open_store
 
+from .cluster import dask_processes, wait_for
 from .trees import (BAD_FILES, VEC, VECTOR_LAYOUT, WNID0, WNID1, WNID2, bad_tree, real_jpeg, store_bytes,
                     tar_from_tree, vector_tree)
 
@@ -212,56 +211,15 @@ def test_limit_keeps_published_numbers(trees, tmp_path):
 # -- real schedulers, killed workers and killed builds --------------------------------------------------
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(cond, timeout, what):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_external_scheduler_and_workers(trees, clean_store, tmp_path):
-    port = _free_port()
-    addr = f"tcp://127.0.0.1:{port}"
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    dask = os.path.join(os.path.dirname(sys.executable), "dask")
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1",
-                               "--port", str(port), "--dashboard-address", ":0"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    try:
-        for _ in range(2):
-            procs.append(subprocess.Popen([dask, "worker", addr, "--nthreads", "1",
-                                           "--nworkers", "1", "--no-dashboard"], env=env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        from distributed import Client
-        _wait_for(lambda: _n_workers(addr) == 2, 60, "2 dask workers")
+    from distributed import Client
+    with dask_processes(2) as addr:
         url = str(tmp_path / "sched.zarr")
         assert odg("build", "imagenet", trees["bad"], url, "--split", "train", "--scheduler", addr,
                    "--shard-size", 3, "--quiet") == 0
         assert store_bytes(url) == store_bytes(clean_store)
         with Client(addr) as c:                     # the build ran on those workers
             assert len(c.scheduler_info(n_workers=-1)["workers"]) == 2
-    finally:
-        for p in procs[::-1]:
-            p.terminate()
-        for p in procs:
-            p.wait(30)
-
-
-def _n_workers(addr):
-    from distributed import Client
-    try:
-        with Client(addr, timeout="2s") as c:
-            return len(c.scheduler_info(n_workers=-1)["workers"])
-    except OSError:
-        return 0
 
 
 @pytest.fixture(scope="module")
@@ -291,7 +249,7 @@ def test_killed_worker_build_still_completes_identically(slow_tree, tmp_path):
             Client(cluster) as client:
         pids = list(client.run(os.getpid).values())
         import threading
-        killer = threading.Thread(target=lambda: (_wait_for(lambda: _markers(url) >= 1, 60, "a first shard"),
+        killer = threading.Thread(target=lambda: (wait_for(lambda: _markers(url) >= 1, 60, "a first shard"),
                                                   os.kill(pids[0], signal.SIGKILL)))
         killer.start()
         report = run_build(spec, client=client, progress=False)
@@ -316,11 +274,11 @@ def test_killed_build_resumes_to_identical_store_and_second_build_refused(slow_t
     cmd = ODG + ["build", "imagenet", str(root), url, "--split", "train", "--workers", "2", "--shard-size", "2", "--quiet"]
     p = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        _wait_for(lambda: os.path.exists(os.path.join(url, "train", "_odg", "lock.json")), 60, "the build's lock")
+        wait_for(lambda: os.path.exists(os.path.join(url, "train", "_odg", "lock.json")), 60, "the build's lock")
         # a second build into the store being built is refused
         second = subprocess.run(cmd + ["--resume"], capture_output=True, text=True)
         assert second.returncode == 2 and "being built" in second.stderr
-        _wait_for(lambda: _markers(url) >= 1, 120, "a first shard")
+        wait_for(lambda: _markers(url) >= 1, 120, "a first shard")
     finally:
         os.killpg(p.pid, signal.SIGKILL)          # the client and its whole local cluster, mid-build
         p.wait()

@@ -382,12 +382,13 @@ def test_source_arguments():
     import argparse
     p = argparse.ArgumentParser()
     add_source_arguments(p)
-    a = p.parse_args(["--split", "2", "--subset", "all", "--frames", "/x/jpegs_256"])
-    assert (a.split, a.subset, a.frames) == (2, "all", "/x/jpegs_256")
+    a = p.parse_args(["--fold", "2", "--subset", "all", "--frames", "/x/jpegs_256"])
+    assert (a.fold, a.subset, a.frames) == (2, "all", "/x/jpegs_256")
     a = p.parse_args([])
-    assert (a.split, a.subset, a.frames) == (1, "train", None)
+    assert (a.fold, a.subset, a.frames) == (1, "train", None)
     with pytest.raises(SystemExit):
-        p.parse_args(["--split", "4"])
+        p.parse_args(["--fold", "4"])
+    assert p.parse_args(["--split", "3"]).fold == 3          # the deprecated spelling
 
 
 def test_max_missing_frames_validated():
