@@ -74,7 +74,13 @@ def load_published(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> 
     return model
 
 
+def to_published_keys(model: nn.Module, named: Mapping[str, object]) -> dict[str, object]:
+    """`named`, keyed by `model`'s names (its state_dict, parameters, their gradients, ...), under
+    the published key names."""
+    back = _rules(model, "OURS_TO_PUBLISHED")
+    return {_rename(k, back): v for k, v in named.items()}
+
+
 def published_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """`model.state_dict()` under the published key names (the inverse of `load_published`)."""
-    back = _rules(model, "OURS_TO_PUBLISHED")
-    return {_rename(k, back): v for k, v in model.state_dict().items()}
+    return to_published_keys(model, model.state_dict())

@@ -36,8 +36,9 @@ class TinySpikingResNet(SpikingResNet):
         nn.Module.__init__(self)
         if not widths or any(int(w) < 1 for w in widths) or blocks < 1:
             raise ValueError(f"need widths >= 1 and blocks >= 1, got widths={tuple(widths)}, blocks={blocks}")
+        params = params.with_reading(False)
         kw = dict(neuron=neuron, params=params, backend=backend, recompute=recompute)
-        self.neuron = neuron
+        self.neuron, self.params = neuron, params
         self.widths = tuple(int(w) for w in widths)
         self.conv1 = SpikingStem(in_channels, self.widths[0], **kw)
         channels = self.widths[0]

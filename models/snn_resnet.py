@@ -5,6 +5,11 @@ step on the merged `[T*B, C, H, W]` batch; `BatchNorm2d` over that batch has exa
 of the published `BatchNorm3d` over (B, T, H, W) per channel. Names map to the published keys as
 `conv1.kernel -> conv1.conv`, `conv1.NormLayer -> conv1.bn`, `cv1/cv2 -> conv1/conv2`,
 `shortcut_norm -> shortcut_bn` (see `odg.models.published`).
+
+The LIAF reading of each published config (`LIFParams.inplace_activation`): `liaf_resnet18`
+carries LeakyReLU(m) as the membrane, in its stem and every block (the published ResNet-18 config's
+`LeakyReLU(0.2, inplace=True)`); `liaf_resnet34` has the plain recurrence (`inplace=False` there).
+An explicit `inplace_activation` in `params` selects either reading for any LIAF network.
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ import torch.nn.functional as F
 
 from ._backend import check_backend
 from .layout import merge_time, split_time
-from .lif import LIFParams, liaf, lif, register_decay
+from .lif import LIFParams, check_reading, liaf, lif, recurrence, register_decay
 from .recompute import batch_norm, recomputable, recompute, wants_recompute
 from .spike_layers import SpikeConv2d, SpikeMaxPool2d
 from .surrogate import spike
@@ -44,6 +49,8 @@ class _SpikingModule(nn.Module):
         if neuron not in NEURONS:
             raise ValueError(f"unknown neuron {neuron!r}; known: {', '.join(NEURONS)}")
         check_backend(backend)
+        params = params.with_reading(False)
+        check_reading(params, neuron == "liaf")
         self.neuron, self.params, self.backend = neuron, params, backend
         self.recompute = bool(recompute)
         register_decay(self, params)
@@ -177,8 +184,9 @@ class SpikingResNet(nn.Module):
                  in_channels: int = 2, params: LIFParams = LIFParams(), backend: str = "auto",
                  recompute: bool = True):
         super().__init__()
+        params = params.with_reading(False)
         kw = dict(neuron=neuron, params=params, backend=backend, recompute=recompute)
-        self.neuron = neuron
+        self.neuron, self.params = neuron, params
         self.conv1 = SpikingStem(in_channels, 64, **kw)
         widths, channels = (64, 128, 256, 512), 64
         for i, (width, blocks) in enumerate(zip(widths, layers)):
@@ -201,15 +209,22 @@ class SpikingResNet(nn.Module):
         """`[T, B, C, H, W]` -> logits `[B, num_classes]`."""
         return self.fc(self.features(x).mean(dim=0))
 
+    @property
+    def neuron_description(self) -> str:
+        """The neurons' membrane recurrence, in words (`odg models summary` prints it)."""
+        return recurrence(self.params, self.neuron == "liaf")
 
-def liaf_resnet18(num_classes: int = 1000, **kw) -> SpikingResNet:
-    """Published LIAF-ResNet-18 (11,693,233 parameters at 1000 classes)."""
-    return SpikingResNet([2, 2, 2, 2], "liaf", num_classes, **kw)
+
+def liaf_resnet18(num_classes: int = 1000, params: LIFParams = LIFParams(), **kw) -> SpikingResNet:
+    """Published LIAF-ResNet-18 (11,693,233 parameters at 1000 classes), in the published config's
+    in-place reading unless `params.inplace_activation` says otherwise (see the module docstring)."""
+    return SpikingResNet([2, 2, 2, 2], "liaf", num_classes, params=params.with_reading(True), **kw)
 
 
-def liaf_resnet34(num_classes: int = 1000, **kw) -> SpikingResNet:
-    """Published LIAF-ResNet-34 (21,808,825 parameters at 1000 classes)."""
-    return SpikingResNet([3, 4, 6, 3], "liaf", num_classes, **kw)
+def liaf_resnet34(num_classes: int = 1000, params: LIFParams = LIFParams(), **kw) -> SpikingResNet:
+    """Published LIAF-ResNet-34 (21,808,825 parameters at 1000 classes), plain recurrence unless
+    `params.inplace_activation` says otherwise."""
+    return SpikingResNet([3, 4, 6, 3], "liaf", num_classes, params=params.with_reading(False), **kw)
 
 
 def lif_resnet18(num_classes: int = 1000, **kw) -> SpikingResNet:
