@@ -30,7 +30,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from ._backend import check_backend, triton_installed
+from ._backend import check_backend, fused_checked, triton_installed
 from .spike_layers import pack_bits, records_grad, unpack_bits
 
 
@@ -214,7 +214,7 @@ def _use_fused(backend: str, x: torch.Tensor, leak: torch.Tensor) -> bool:
     if backend == "torch":
         return False
     if backend == "auto":
-        if not (x.is_cuda and triton_installed()):
+        if not (x.is_cuda and triton_installed() and fused_checked(torch.cuda.get_device_capability(x.device))):
             return False
         from .triton_lif import check_supported
         return check_supported(x, leak) is None
@@ -250,7 +250,8 @@ def lif(x: torch.Tensor, leak, params: LIFParams = LIFParams(), backend: str = "
     x: synaptic input `[T, B, ...]`, floating point (fp32, bf16, fp16, fp64).
     leak: the leak factor k = sigmoid(d) in (0, 1): a float or a tensor broadcastable to
         `x.shape[1:]` (a cell's single scalar has shape `[1]` or `[]`); gradients flow into it.
-    backend: "auto" (fused Triton kernels on CUDA when they apply), "torch" or "triton".
+    backend: "auto" (fused Triton kernels on CUDA where they are recorded as checked on that kind of
+        GPU, `odg.models._backend.FUSED_CHECKED`: today on none), "torch" or "triton".
     spikes_in: promise that x holds only 0 and 1 (not checked): backward then keeps x as bits
         (1/16 of bf16) and recomputes the membrane from it.
     Returns spikes `[T, B, ...]`, 0/1 in `x.dtype`. The membrane is computed in float32 (or the

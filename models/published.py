@@ -9,7 +9,7 @@ from torch import nn
 
 
 def _rules(model: nn.Module, attr: str) -> tuple:
-    rules = getattr(type(model), attr, None)
+    rules = getattr(model, attr, None)
     if rules is None:
         raise TypeError(f"{type(model).__name__} has no published state_dict layout "
                         f"(expected a model of the zoo with {attr})")

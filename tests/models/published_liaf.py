@@ -3,7 +3,8 @@
 Written from reading the shipped code (lyh983012/ES-imagenet-master: `LIAF.py`, `LIAFnet/LIAFResNet.py`
 and the configs `LIAFnet/LIAFResNet_18.py` / `_34.py`), following its operations in its order:
 
-- layout `[B, C, T, H, W]`; every conv / linear / pool applied to each time step separately;
+- layout `[B, C, T, H, W]`; every conv / linear / pool applied to each time step separately (the
+  convs here in one call over all frames, which computes the same per frame);
 - `BatchNorm3d` over (B, T, H, W) per channel: batch statistics in training (running ones
   updated, momentum 0.1), running ones in eval;
 - the cell loop: `mem = x_0`, then `mem = mem_old * sigmoid(decay) * (1 - spike.detach()) + x_t`;
@@ -75,8 +76,16 @@ class PublishedResNet:
         return F.leaky_relu(v, 0.2, inplace=self.inplace)
 
     def _conv(self, x, key, stride, padding):
-        w, b = self.sd[key + ".weight"], self.sd[key + ".bias"]
-        return torch.stack([F.conv2d(x[:, :, t], w, b, stride, padding) for t in range(x.shape[2])], dim=2)
+        """The conv applied to each time step separately: one call over every (b, t) frame.
+
+        The result is made contiguous: torch 2.13's CPU batch-norm backward returns wrong
+        gradients for a transposed `[B, C, T, 1, 1]` input (strides that also read as
+        channels-last), which the 1 x 1 maps of the last stage at small inputs would be.
+        """
+        b, c, t, h, w = x.shape
+        frames = x.transpose(1, 2).reshape(b * t, c, h, w)
+        y = F.conv2d(frames, self.sd[key + ".weight"], self.sd[key + ".bias"], stride, padding)
+        return y.reshape((b, t) + tuple(y.shape[1:])).transpose(1, 2).contiguous()
 
     def _bn3d(self, x, key):
         sd = self.sd

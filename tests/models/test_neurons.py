@@ -56,8 +56,10 @@ def _cell(reading, params=LIFParams()):
                                     params.leak_slope, inplace))
 
 
-def ref_tasnn(x, v_th=0.3, alpha=0.3, beta=0.0, a=0.5, height=1.0, detach=False):
-    """u_t = h_(t-1) + I_t; s_t = [u_t >= V_th]; h_t = (s_t V_th + (1 - s_t) u_t) alpha + beta."""
+def ref_tasnn(x, v_th=0.3, alpha=0.3, beta=0.0, a=0.5, height=None, detach=False):
+    """u_t = h_(t-1) + I_t; s_t = [u_t >= V_th]; h_t = (s_t V_th + (1 - s_t) u_t) alpha + beta;
+    surrogate height 1 / a unless given (the published `/ (2 * lens)`, lens = a / 2)."""
+    height = 1.0 / a if height is None else height
     h, outs = 0.0, []
     for t in range(x.shape[0]):
         u = h + x[t]
@@ -253,11 +255,12 @@ def test_tasnn_lif_matches_reference(dtype, detach):
 
 def test_tasnn_lif_fp64_exact_and_height():
     x, w = _inputs(torch.float64, shape=(7, 5, 4), scale=0.4, shift=0.15)
-    params = TASNNLIFParams(surrogate_height=2.0)
+    params = TASNNLIFParams(surrogate_height=3.0)
+    assert TASNNLIFParams().height == 2.0 and TASNNLIFParams(surrogate_width=1.0).height == 1.0
     xa = x.clone().requires_grad_(True)
     (models.TASNNLIF(params)(xa) * w).sum().backward()
     xb = x.clone().requires_grad_(True)
-    (ref_tasnn(xb, height=2.0) * w).sum().backward()
+    (ref_tasnn(xb, height=3.0) * w).sum().backward()
     torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-12, atol=1e-12)
 
 

@@ -94,29 +94,25 @@ def test_unknown_missing_and_misshapen_keys_are_named():
 
 # ---- the function: the published code, re-implemented in the tests ---------------------------------
 
-@pytest.mark.parametrize("name", ["liaf_resnet18", "lif_resnet18"])
-def test_loaded_model_computes_the_published_function(name):
-    """Eval mode, running statistics: the loaded zoo model gives the published network's logits
-    (LIAF-ResNet-18 in the in-place reading of its config; the plain reading is another function)."""
-    shapes, _ = read_listing(name.replace("lif_", "liaf_"))
-    sd = random_state_dict(shapes, seed=1)
-    neuron, depth = name.split("_resnet")
-    blocks = BLOCKS[depth]
-    model = models.build(name).double().eval()
+def test_loaded_model_computes_the_published_function():
+    """Eval mode, running statistics: the loaded LIAF-ResNet-18 gives the published network's
+    logits, in the in-place reading of its config (the plain reading is another function). Train
+    mode and the other networks: test_published_gradients."""
+    name, neuron, blocks = "liaf_resnet18", "liaf", BLOCKS["18"]
+    sd = random_state_dict(read_listing(name)[0], seed=1)
+    model = models.build(name, steps=3).double().eval()
     models.load_published(model, sd)
     g = torch.Generator().manual_seed(2)
     x = (torch.rand(2, 2, 3, 32, 32, generator=g) < 0.25).double()        # [B, C, T, H, W] events
-    inplace = name == "liaf_resnet18"
     with torch.no_grad():
-        want = PublishedResNet(sd, blocks, neuron, inplace, training=False)(x)
+        want = PublishedResNet(sd, blocks, neuron, inplace=True, training=False)(x)
         got = model(models.bcthw_to_tbchw(x))
     assert want.shape == got.shape == (2, 1000)
     assert want.std() > 1e-3                                # a non-degenerate function
     torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
-    with torch.no_grad():
-        if neuron == "liaf":                                # the other reading is another function
-            other = PublishedResNet(sd, blocks, neuron, not inplace, training=False)(x)
-            assert (other - want).abs().max() > 0.1 * want.std()
+    with torch.no_grad():                                   # the other reading is another function
+        other = PublishedResNet(sd, blocks, neuron, inplace=False, training=False)(x)
+        assert (other - want).abs().max() > 0.1 * want.std()
         # and a different decay changes it: the decays were really loaded
         model.layer3[1].decay.data += 1.0
         assert not torch.allclose(model(models.bcthw_to_tbchw(x)), want, rtol=1e-6, atol=1e-6)
