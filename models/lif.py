@@ -166,9 +166,9 @@ class _LeakyIntegrateFire(torch.autograd.Function):
             if grad_next is not None:
                 torch.le(mt, ctx.threshold, out=mask)
                 carried = grad_next * mask                  # dL/dm_(t+1) (1 - s_t)
-                # the carried membrane c_t: m_t, or LeakyReLU(m_t) in the in-place reading
-                ct = mt if ctx.carry_slope is None else F.leaky_relu(mt, ctx.carry_slope)
                 if need_leak:                               # dL/dk += that * c_t
+                    # the carried membrane c_t: m_t, or LeakyReLU(m_t) in the in-place reading
+                    ct = mt if ctx.carry_slope is None else F.leaky_relu(mt, ctx.carry_slope)
                     if scalar_leak:
                         term = torch.dot(carried.reshape(-1), ct.reshape(-1))
                     else:
