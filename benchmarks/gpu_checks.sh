@@ -7,6 +7,8 @@
 # Needs torch with CUDA, triton, pytest, numpy, and SpikingJelly for its rows: pass a directory of
 # wheels as $1 (e.g. .whl from `pip download --no-deps spikingjelly==2.0.0 -d .whl`; installed
 # into /tmp/odg-site). $PYTHON: the interpreter (default python3). Output: $OUT (or ./gpu-checks)/*.txt.
+# When the tests of step 1 pass, record.txt names the entry to add to FUSED_CHECKED in
+# models/_backend.py: only then does backend="auto" use the fused kernels on that kind of GPU.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-gpu-checks}"
@@ -24,4 +26,11 @@ fi
 timeout 240 "$py" -m pytest -q -p no:cacheprovider tests/models/test_triton_lif.py tests/models/test_neurons.py \
     tests/models/test_recompute.py -k "not sharpened" \
     2>&1 | tail -25 | tee "$out/tests.txt"
+if [ "${PIPESTATUS[0]}" -eq 0 ]; then
+    "$py" -c "import torch; c = torch.cuda.get_device_capability(); n = torch.cuda.get_device_name(); \
+print(f'CUDA tests passed on {n}: add {c} to FUSED_CHECKED in models/_backend.py (comment: {n})')" \
+        | tee "$out/record.txt"
+else
+    echo "CUDA tests failed: FUSED_CHECKED stays as it is" | tee "$out/record.txt"
+fi
 timeout 420 "$py" benchmarks/bench_models.py --skip c 2>&1 | tee "$out/bench_models.txt"

@@ -15,6 +15,10 @@
 `ds.loader(...)` is a plain `DataLoader` with a `ShardSampler`, `ds.collate_fn`, persistent workers
 and pooled worker buffers; the pieces can be used separately (`DataLoader(ds, batch_size=B,
 sampler=ShardSampler(ds, ...), collate_fn=ds.collate_fn)`, or any sampler and collate function).
+Every way of batching dense `"TCHW"` items gives time-first `[T, B, 2, H, W]` frames, the layout of
+the zoo's models: `ds.loader`, `collate_events` / `ds.collate_fn`, the batch tensor of
+`__getitems__`, and a plain `DataLoader(ds, batch_size=B)` too (its `default_collate` stacks the
+items batch first, and the items' type, `TimeFirstItem`, turns that into a time-first view).
 
 Stores are read only through `odg.pipelines.store` (`open_store`, `SplitReader.words_block`), opened lazily
 in each process on first use (nothing of zarr is pickled into DataLoader workers). Reads are served
@@ -58,7 +62,7 @@ from odg.pipelines.store import KIND_I2E, KIND_IMAGENET, KIND_UCF101, open_store
 
 LAYOUTS = ("TCHW", "CTHW")
 
-__all__ = ["ESDataset", "ShardSampler", "collate_events", "unpack_batch", "LAYOUTS"]
+__all__ = ["ESDataset", "ShardSampler", "TimeFirstItem", "collate_events", "unpack_batch", "LAYOUTS"]
 
 
 # -- numba kernels: words block -> batch ----------------------------------------------------
@@ -186,6 +190,28 @@ class _PooledBatch(tuple):
 
 
 # -- the dataset ----------------------------------------------------------------------------
+
+class TimeFirstItem(tuple):
+    """A dense `"TCHW"` item `(frames [T, 2, H, W], label)`, a plain tuple to any code, whose batches
+    are time first under torch's `default_collate` too.
+
+    `default_collate` batches an item type with `_fields` (a named tuple) by calling the type on
+    the batched fields: here `(frames [B, T, 2, H, W], labels int64 [B])`, and this type returns
+    `(frames [T, B, 2, H, W] (a transposed view), labels)`, a plain tuple, as `collate_events` does.
+    Called with an item's own fields (an int label: building, copying, pickling, `default_convert`)
+    it is an item.
+    """
+
+    _fields = ("frames", "label")
+
+    def __new__(cls, frames, label):
+        if isinstance(label, torch.Tensor) and label.dim() == 1 and frames.dim() == 5:
+            return frames.transpose(0, 1), label
+        return super().__new__(cls, (frames, label))
+
+    def __getnewargs__(self):
+        return tuple(self)
+
 
 class _Batch(list):
     """What `ESDataset.__getitems__` returns: the list of `(frames, label)` items a collate function
@@ -367,8 +393,9 @@ class ESDataset(Dataset):
             raise IndexError(f"item {i} out of range for {n} samples")
         i %= n
         t = self._read(np.array([i], np.int64))[0]
-        frames = t[:, 0] if (not self.packed and self.layout == "TCHW") else t[0]
-        return frames, int(self.labels[i])
+        if not self.packed and self.layout == "TCHW":
+            return TimeFirstItem(t[:, 0], int(self.labels[i]))
+        return t[0], int(self.labels[i])
 
     def __getitems__(self, items) -> _Batch:
         """A whole batch (DataLoader calls this): one unpacking pass into one batch tensor."""
@@ -429,8 +456,10 @@ def fill_batch(t: torch.Tensor, packed: bool, dtype: torch.dtype, fill) -> None:
 def as_batch(t, labels, raw, nbytes, loff, layout: str, packed: bool) -> "_Batch":
     """The `_Batch` of `(frames, label)` item views over a batch tensor (what `collate_events` passes on)."""
     B = len(labels)
-    views = [t[j] for j in range(B)] if (packed or layout == "CTHW") else [t[:, j] for j in range(B)]
-    b = _Batch((v, int(lab)) for v, lab in zip(views, labels.tolist()))
+    if packed or layout == "CTHW":
+        b = _Batch((t[j], lab) for j, lab in enumerate(labels.tolist()))
+    else:                        # time-first items: batched time first by default_collate too
+        b = _Batch(TimeFirstItem(t[:, j], lab) for j, lab in enumerate(labels.tolist()))
     b.tensor, b.labels = t, labels
     if raw is not None:
         b.pool = (raw, nbytes, loff)

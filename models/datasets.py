@@ -34,8 +34,10 @@ the attributes and arguments of torchvision's datasets:
 Batching: without a transform, "frame" and "packed" items are read a batch at a time
 (`ESDataset.__getitems__`, and `ds.loader(...)` batches them as `ESDataset` does); with a
 transform or for "event" items, item by item, and `ds.collate_fn` is torch's `default_collate`. A
-plain `DataLoader(ds, batch_size=B)` stacks items along a new first axis, as torchvision users
-expect (`[B, T, 2, H, W]`); event arrays of different lengths need a transform to tensors first
+plain `DataLoader(ds, batch_size=B)` gives untransformed "frame" batches time first,
+`[T, B, 2, H, W]`, the layout the zoo's models take (the items are `odg.models.data.TimeFirstItem`s,
+as `ESDataset`'s); whatever a transform returns is stacked along a new first axis, as in
+torchvision; event arrays of different lengths need a transform to tensors first
 (e.g. tonic's `ToFrame`) or a collate function of the user's (e.g. `tonic.collation.PadTensors`).
 """
 from __future__ import annotations

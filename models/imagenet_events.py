@@ -57,7 +57,7 @@ from odg.i2e import i2e_words, preprocess, write_planes
 from odg.pipelines import imagenet as inet
 from odg.pipelines.store.schema import KEPT, STATUS_NAMES
 
-from .data import (LAYOUTS, _dense_batch, _packed_batch, _release, as_batch, batch_shape, collate_events, fill_batch,
+from .data import (LAYOUTS, TimeFirstItem, _dense_batch, _packed_batch, _release, as_batch, batch_shape, collate_events, fill_batch,
                    new_batch, plane_strides, rank_and_world)
 
 __all__ = ["ImageNetEvents", "EpochSampler"]
@@ -278,8 +278,9 @@ class ImageNetEvents(Dataset):
         if len(labels) == 0:
             n = int(self.indices[pos[0]])
             raise ValueError(f"input {n} ({self.items[n].name}) is not in the dataset: {self._known.get(n)}")
-        frames = t[:, 0] if (not self.packed and self.layout == "TCHW") else t[0]
-        return frames, int(labels[0])
+        if not self.packed and self.layout == "TCHW":
+            return TimeFirstItem(t[:, 0], int(labels[0]))
+        return t[0], int(labels[0])
 
     def __getitems__(self, items):
         """A whole batch (DataLoader calls this) converted into one batch tensor."""

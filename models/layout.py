@@ -1,6 +1,7 @@
-"""Adapters between the published layouts and this package's `[T, B, ...]` (time first).
+"""Adapters between the published layouts and this package's `[T, B, ...]` (time first), and the
+input checks of the zoo's models.
 
-All return views (no copy). `T`: time steps, `B`: batch, `C`: channels, `H`, `W`: pixels.
+The adapters return views (no copy). `T`: time steps, `B`: batch, `C`: channels, `H`, `W`: pixels.
 """
 from __future__ import annotations
 
@@ -43,3 +44,42 @@ def merge_time(x: torch.Tensor) -> torch.Tensor:
 def split_time(x: torch.Tensor, steps: int) -> torch.Tensor:
     """`[T*B, ...]` -> `[T, B, ...]` with `T = steps`; the inverse of `merge_time`."""
     return x.unflatten(0, (steps, -1))
+
+
+def float_input(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """`x` as a model input: an integer or bool tensor (e.g. `ESDataset`'s uint8 0/1 frames)
+    converted to `like.dtype` (the model's parameters), a floating-point one as it is."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected a tensor, got {type(x).__name__}")
+    if x.is_floating_point():
+        return x
+    if x.is_complex():
+        raise TypeError(f"expected real event frames, got a {x.dtype} tensor")
+    return x.to(like.dtype)
+
+
+def time_first_input(x: torch.Tensor, like: torch.Tensor, model: str, channels: int,
+                     steps: int | None = None) -> torch.Tensor:
+    """Check that `x` is a time-first batch `[T, B, channels, H, W]` (with `T = steps` when the
+    model has a fixed number of steps) and return it as `float_input(x, like)`.
+
+    Refusals are one-line ValueErrors naming the expected layout and the steps and batch seen. A
+    batch-first `[B, T, ...]` tensor goes through `bt_to_tb`, the published `[B, C, T, H, W]`
+    (`ESDataset(layout="CTHW")`) through `bcthw_to_tbchw`.
+    """
+    want = f"{model} takes [T, B, {channels}, H, W] (time first{f', T = {steps}' if steps else ''})"
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{want}, got {type(x).__name__}")
+    shape = tuple(x.shape)
+    if x.dim() != 5:
+        raise ValueError(f"{want}; got a {x.dim()}-d tensor of shape {shape}")
+    seen = f"shape {shape}, i.e. T = {shape[0]} steps of batch {shape[1]} with {shape[2]} channels"
+    if shape[2] != channels:
+        hint = (" (a [B, C, T, H, W] batch, ESDataset layout='CTHW'? convert it with odg.models.bcthw_to_tbchw)"
+                if shape[1] == channels else "")
+        raise ValueError(f"{want}; got {seen}{hint}")
+    if steps is not None and shape[0] != steps:
+        hint = (" (a batch-first [B, T, ...] batch? convert it with odg.models.bt_to_tb)"
+                if shape[1] == steps else f" (for T = {shape[0]}, build the model with steps={shape[0]})")
+        raise ValueError(f"{want}; got {seen}{hint}")
+    return float_input(x, like)

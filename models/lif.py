@@ -4,10 +4,16 @@ Per neuron, over time steps t of a `[T, B, ...]` input x (the synaptic input, al
 conv/linear and normalisation):
 
     m_0 = x_0
-    m_t = m_(t-1) * k * (1 - s_(t-1)) + x_t        k = sigmoid(d), s detached in this reset term
+    m_t = c_(t-1) * k * (1 - s_(t-1)) + x_t        k = sigmoid(d), s detached in this reset term
     s_t = [m_t > threshold]                          rectangular surrogate: ds/dm = 1 where
                                                      |m - threshold| < surrogate_halfwidth
     LIF emits s_t; LIAF emits LeakyReLU(leak_slope)(m_t) (the analog membrane before reset).
+
+The carried membrane c_t is m_t (the plain recurrence), or, for LIAF with
+`LIFParams.inplace_activation`, LeakyReLU(leak_slope)(m_t): the published ResNet-18 config builds
+its activation as `LeakyReLU(0.2, inplace=True)`, which the published cell applies to the very
+tensor it carries to the next step (the spike s_t is still taken from m_t, before the activation;
+gradients flow through that LeakyReLU too).
 
 The whole loop is one autograd node: forward keeps only the membrane sequence m, backward walks
 the sequence once in reverse. The membrane is accumulated in float32 (float64 for float64 input)
@@ -17,13 +23,14 @@ Triton kernels (`odg.models.triton_lif`), which give bit-identical spikes.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-from ._backend import check_backend, triton_installed
+from ._backend import check_backend, fused_checked, triton_installed
 from .spike_layers import pack_bits, records_grad, unpack_bits
 
 
@@ -36,6 +43,12 @@ class LIFParams:
     decay_init: initial decay logit d (one scalar per cell); the leak factor is sigmoid(d).
     learn_decay: d is a trained `nn.Parameter` when True, a fixed buffer when False.
     leak_slope: negative slope of the LIAF analog output LeakyReLU.
+    inplace_activation: the LIAF reading of the published ResNet-18 config: the membrane carried
+        to the next step is the analog output LeakyReLU(m_t) (its `LeakyReLU(inplace=True)`),
+        not m_t. False: the plain recurrence (the published ResNet-34 config). None (default):
+        as the network was published: True in `liaf_resnet18`, False everywhere else (a bare cell,
+        `liaf_resnet34`, the tiny models). LIF cells emit spikes and have no such reading: True
+        is refused there.
     """
 
     threshold: float = 0.5
@@ -43,6 +56,29 @@ class LIFParams:
     decay_init: float = 0.5
     learn_decay: bool = True
     leak_slope: float = 0.2
+    inplace_activation: bool | None = None
+
+    def with_reading(self, inplace: bool) -> "LIFParams":
+        """These parameters with `inplace_activation` set to `inplace` where it is None (the
+        network's published reading), else unchanged."""
+        if self.inplace_activation is not None:
+            return self
+        return dataclasses.replace(self, inplace_activation=bool(inplace))
+
+
+def recurrence(params: LIFParams, analog: bool) -> str:
+    """The membrane recurrence `params` select for a LIAF (`analog`) or LIF cell, in words."""
+    if analog and params.inplace_activation:
+        return (f"LIAF, in-place LeakyReLU({params.leak_slope}) carried: "
+                "m_t = LeakyReLU(m_(t-1)) k (1 - s_(t-1)) + x_t (the published ResNet-18 config)")
+    return f"{'LIAF' if analog else 'LIF'}, plain: m_t = m_(t-1) k (1 - s_(t-1)) + x_t"
+
+
+def check_reading(params: LIFParams, analog: bool) -> None:
+    """Refuse `inplace_activation=True` for a LIF cell (spike output: no analog activation)."""
+    if params.inplace_activation and not analog:
+        raise ValueError("inplace_activation is a reading of the LIAF cell (its LeakyReLU output "
+                         "carried as membrane); a LIF cell emits spikes: leave it None or False")
 
 
 def _reduce_to(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -52,8 +88,10 @@ def _reduce_to(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return grad.sum_to_size(shape)
 
 
-def _membrane(x: torch.Tensor, leak: torch.Tensor, threshold: float) -> torch.Tensor:
-    """The membrane sequence m [T, ...] in the compute dtype (see `_compute_dtype`)."""
+def _membrane(x: torch.Tensor, leak: torch.Tensor, threshold: float, carry_slope: float | None = None
+              ) -> torch.Tensor:
+    """The membrane sequence m [T, ...] in the compute dtype (see `_compute_dtype`); with
+    `carry_slope` the carried membrane is LeakyReLU(carry_slope)(m) (the in-place reading)."""
     compute = _compute_dtype(x, leak)
     xs = x.to(compute)
     k = leak.to(compute)
@@ -62,11 +100,15 @@ def _membrane(x: torch.Tensor, leak: torch.Tensor, threshold: float) -> torch.Te
     leaked, kept = torch.empty_like(m[0]), torch.empty_like(m[0])
     for t in range(1, xs.shape[0]):
         prev = m[t - 1]
-        # m_t = x_t + m_(t-1) k (1 - s_(t-1)), written into m[t] without temporaries. Masks are
+        # m_t = x_t + c_(t-1) k (1 - s_(t-1)), written into m[t] without temporaries. Masks are
         # 0/1 in the compute dtype, written by the comparison itself: bool masks, their
         # conversions and `where` cost 4-20x more on a CPU.
         torch.le(prev, threshold, out=kept)
-        torch.mul(prev, k, out=leaked)
+        if carry_slope is None:
+            torch.mul(prev, k, out=leaked)
+        else:
+            torch.ops.aten.leaky_relu.out(prev, carry_slope, out=leaked)
+            leaked.mul_(k)
         torch.addcmul(xs[t], leaked, kept, out=m[t])
     return m
 
@@ -86,8 +128,9 @@ class _LeakyIntegrateFire(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, leak, threshold: float, halfwidth: float, analog: bool, slope: float,
-                spikes_in: bool = False):
-        m = _membrane(x, leak, threshold)
+                inplace: bool, spikes_in: bool = False):
+        ctx.carry_slope = slope if inplace else None
+        m = _membrane(x, leak, threshold, ctx.carry_slope)
         ctx.spikes_in, ctx.x_shape = spikes_in, x.shape
         ctx.recompute = spikes_in or x.element_size() < m.element_size()
         ctx.save_for_backward(pack_bits(x) if spikes_in else x if ctx.recompute else m, leak)
@@ -100,7 +143,7 @@ class _LeakyIntegrateFire(torch.autograd.Function):
         saved, leak = ctx.saved_tensors
         if ctx.spikes_in:
             saved = unpack_bits(saved, ctx.x_shape, ctx.x_dtype)
-        m = _membrane(saved, leak, ctx.threshold) if ctx.recompute else saved
+        m = _membrane(saved, leak, ctx.threshold, ctx.carry_slope) if ctx.recompute else saved
         k = leak.to(m.dtype)
         need_x, need_leak = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         scalar_leak = leak.numel() == 1
@@ -123,12 +166,16 @@ class _LeakyIntegrateFire(torch.autograd.Function):
             if grad_next is not None:
                 torch.le(mt, ctx.threshold, out=mask)
                 carried = grad_next * mask                  # dL/dm_(t+1) (1 - s_t)
-                if need_leak:                               # dL/dk += that * m_t
+                if need_leak:                               # dL/dk += that * c_t
+                    # the carried membrane c_t: m_t, or LeakyReLU(m_t) in the in-place reading
+                    ct = mt if ctx.carry_slope is None else F.leaky_relu(mt, ctx.carry_slope)
                     if scalar_leak:
-                        term = torch.dot(carried.reshape(-1), mt.reshape(-1))
+                        term = torch.dot(carried.reshape(-1), ct.reshape(-1))
                     else:
-                        term = carried * mt
+                        term = carried * ct
                     leak_acc = term if leak_acc is None else leak_acc + term
+                if ctx.carry_slope is not None:             # times dc_t/dm_t
+                    carried = torch.ops.aten.leaky_relu_backward(carried, mt, ctx.carry_slope, False)
                 grad.addcmul_(carried, k)
             if need_x and not in_place:
                 grad_x[t] = grad
@@ -141,7 +188,7 @@ class _LeakyIntegrateFire(torch.autograd.Function):
                 grad_leak = leak_acc.reshape(leak.shape).to(leak.dtype)
             else:
                 grad_leak = _reduce_to(leak_acc, leak.shape).to(leak.dtype)
-        return grad_x, grad_leak, None, None, None, None, None
+        return grad_x, grad_leak, None, None, None, None, None, None
 
 
 def _compute_dtype(x: torch.Tensor, leak: torch.Tensor) -> torch.dtype:
@@ -167,7 +214,7 @@ def _use_fused(backend: str, x: torch.Tensor, leak: torch.Tensor) -> bool:
     if backend == "torch":
         return False
     if backend == "auto":
-        if not (x.is_cuda and triton_installed()):
+        if not (x.is_cuda and triton_installed() and fused_checked(torch.cuda.get_device_capability(x.device))):
             return False
         from .triton_lif import check_supported
         return check_supported(x, leak) is None
@@ -182,14 +229,17 @@ def _use_fused(backend: str, x: torch.Tensor, leak: torch.Tensor) -> bool:
 
 def _sequence(x, leak, params: LIFParams, backend: str, analog: bool, spikes_in: bool) -> torch.Tensor:
     _check_sequence(x)
+    check_reading(params, analog)
     leak = _as_leak(leak, x)
-    consts = (float(params.threshold), float(params.surrogate_halfwidth), analog, float(params.leak_slope))
+    inplace = bool(params.inplace_activation)
+    consts = (float(params.threshold), float(params.surrogate_halfwidth), analog, float(params.leak_slope), inplace)
     if _use_fused(backend, x, leak):
         from . import lif_ops
         return lif_ops.lif_sequence(x, leak, *consts, bool(spikes_in))[0]
     if not records_grad(x, leak):
         # nothing to differentiate: skip the Function, which would keep x or m for backward
-        return _emit(_membrane(x, leak, consts[0]), x, consts[0], analog, consts[3])
+        m = _membrane(x, leak, consts[0], consts[3] if inplace else None)
+        return _emit(m, x, consts[0], analog, consts[3])
     return _LeakyIntegrateFire.apply(x, leak, *consts, bool(spikes_in))
 
 
@@ -200,7 +250,8 @@ def lif(x: torch.Tensor, leak, params: LIFParams = LIFParams(), backend: str = "
     x: synaptic input `[T, B, ...]`, floating point (fp32, bf16, fp16, fp64).
     leak: the leak factor k = sigmoid(d) in (0, 1): a float or a tensor broadcastable to
         `x.shape[1:]` (a cell's single scalar has shape `[1]` or `[]`); gradients flow into it.
-    backend: "auto" (fused Triton kernels on CUDA when they apply), "torch" or "triton".
+    backend: "auto" (fused Triton kernels on CUDA where they are recorded as checked on that kind of
+        GPU, `odg.models._backend.FUSED_CHECKED`: today on none), "torch" or "triton".
     spikes_in: promise that x holds only 0 and 1 (not checked): backward then keeps x as bits
         (1/16 of bf16) and recomputes the membrane from it.
     Returns spikes `[T, B, ...]`, 0/1 in `x.dtype`. The membrane is computed in float32 (or the
@@ -215,6 +266,7 @@ def liaf(x: torch.Tensor, leak, params: LIFParams = LIFParams(), backend: str = 
 
     x: synaptic input `[T, B, ...]`, floating point. leak, backend, spikes_in: as in `lif`.
     Returns `LeakyReLU(params.leak_slope)(m_t)` `[T, B, ...]` in `x.dtype` (membrane before reset).
+    `params.inplace_activation` (None counts as False here) carries that output as the membrane.
     """
     return _sequence(x, leak, params, backend, True, spikes_in)
 
@@ -231,10 +283,12 @@ def register_decay(module: nn.Module, params: LIFParams) -> None:
 
 class _Cell(nn.Module):
     _fn = None
+    _analog = False
 
     def __init__(self, params: LIFParams = LIFParams(), backend: str = "auto"):
         super().__init__()
         check_backend(backend)
+        check_reading(params, self._analog)
         self.params, self.backend = params, backend
         register_decay(self, params)
 
@@ -242,7 +296,9 @@ class _Cell(nn.Module):
         return type(self)._fn(x, torch.sigmoid(self.decay), self.params, self.backend)
 
     def extra_repr(self) -> str:
-        return f"threshold={self.params.threshold}, learn_decay={self.params.learn_decay}"
+        p = self.params
+        return (f"threshold={p.threshold}, learn_decay={p.learn_decay}"
+                + (", inplace_activation=True" if p.inplace_activation else ""))
 
 
 class LIF(_Cell):
@@ -261,3 +317,4 @@ class LIAF(_Cell):
     """
 
     _fn = staticmethod(liaf)
+    _analog = True

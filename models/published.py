@@ -9,7 +9,7 @@ from torch import nn
 
 
 def _rules(model: nn.Module, attr: str) -> tuple:
-    rules = getattr(type(model), attr, None)
+    rules = getattr(model, attr, None)
     if rules is None:
         raise TypeError(f"{type(model).__name__} has no published state_dict layout "
                         f"(expected a model of the zoo with {attr})")
@@ -74,7 +74,13 @@ def load_published(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> 
     return model
 
 
+def to_published_keys(model: nn.Module, named: Mapping[str, object]) -> dict[str, object]:
+    """`named`, keyed by `model`'s names (its state_dict, parameters, their gradients, ...), under
+    the published key names."""
+    back = _rules(model, "OURS_TO_PUBLISHED")
+    return {_rename(k, back): v for k, v in named.items()}
+
+
 def published_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """`model.state_dict()` under the published key names (the inverse of `load_published`)."""
-    back = _rules(model, "OURS_TO_PUBLISHED")
-    return {_rename(k, back): v for k, v in model.state_dict().items()}
+    return to_published_keys(model, model.state_dict())

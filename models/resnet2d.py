@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .layout import float_input
+
 
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
@@ -74,9 +76,11 @@ class ResNet2d(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """`[B, C, H, W]` -> logits `[B, num_classes]`."""
-        if x.dim() != 4:
-            raise ValueError(f"expected [B, C, H, W], got shape {tuple(x.shape)}")
+        """`[B, C, H, W]` -> logits `[B, num_classes]` (an integer image is converted to float)."""
+        channels = self.conv1.in_channels
+        if x.dim() != 4 or x.shape[1] != channels:
+            raise ValueError(f"2D-CNN ResNet takes images [B, {channels}, H, W], got shape {tuple(x.shape)}")
+        x = float_input(x, self.fc.weight)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))

@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layout import tbchw_to_bcthw
+from .layout import tbchw_to_bcthw, time_first_input
+from .snn_resnet import PUBLISHED_STEPS
 
 
 class Bottleneck3d(nn.Module):
@@ -45,14 +46,17 @@ class Bottleneck3d(nn.Module):
 class ResNet3d(nn.Module):
     """Stem Conv3d 7x7x7, stride (1, 2, 2), padding (3, 1, 1), no bias -> BN3d -> ReLU ->
     MaxPool3d(3, 2, 1); four bottleneck stages (64, 128, 256, 512 wide, x4 out); global average
-    pool; fc 2048 -> num_classes. Input `[T, B, C, H, W]`, float; output logits `[B, num_classes]`."""
+    pool; fc 2048 -> num_classes. Input `[T, B, C, H, W]`, float (or integer 0/1 frames), with
+    T = `steps` (the zoo's builders: the published 8; None: any T); output logits `[B, num_classes]`."""
 
     # the published keys are this model's keys (see `odg.models.load_published`)
     PUBLISHED_TO_OURS: tuple = ()
     OURS_TO_PUBLISHED: tuple = ()
 
-    def __init__(self, layers: list[int], num_classes: int = 1000, in_channels: int = 2):
+    def __init__(self, layers: list[int], num_classes: int = 1000, in_channels: int = 2,
+                 steps: int | None = None):
         super().__init__()
+        self.steps = steps
         self.conv1 = nn.Conv3d(in_channels, 64, 7, stride=(1, 2, 2), padding=(3, 1, 1), bias=False)
         self.bn1 = nn.BatchNorm3d(64)
         self.relu = nn.ReLU(inplace=True)
@@ -84,18 +88,19 @@ class ResNet3d(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """`[T, B, C, H, W]` -> logits `[B, num_classes]` (runs on `[B, C, T, H, W]` inside)."""
-        x = tbchw_to_bcthw(x)
+        """`[T, B, C, H, W]` -> logits `[B, num_classes]` (runs on `[B, C, T, H, W]` inside); integer
+        0/1 frames are converted, another layout is refused (`odg.models.layout.time_first_input`)."""
+        x = tbchw_to_bcthw(time_first_input(x, self.fc.weight, "3D-CNN ResNet", self.conv1.in_channels, self.steps))
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def resnet3d18(num_classes: int = 1000, **kw) -> ResNet3d:
+def resnet3d18(num_classes: int = 1000, steps: int | None = PUBLISHED_STEPS, **kw) -> ResNet3d:
     """Published 3D-CNN "ResNet-18" (28,563,432 parameters at 1000 classes)."""
-    return ResNet3d([2, 2, 2, 2], num_classes, **kw)
+    return ResNet3d([2, 2, 2, 2], num_classes, steps=steps, **kw)
 
 
-def resnet3d34(num_classes: int = 1000, **kw) -> ResNet3d:
+def resnet3d34(num_classes: int = 1000, steps: int | None = PUBLISHED_STEPS, **kw) -> ResNet3d:
     """Published 3D-CNN "ResNet-34" (48,226,024 parameters at 1000 classes)."""
-    return ResNet3d([3, 4, 6, 3], num_classes, **kw)
+    return ResNet3d([3, 4, 6, 3], num_classes, steps=steps, **kw)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import nn
 
 from .lif import LIFParams
@@ -27,18 +26,20 @@ class TinySpikingResNet(SpikingResNet):
     """A `SpikingResNet` with stem width `widths[0]` and one stage per entry of `widths`
     (`blocks` basic blocks each; the first stage at stride 1, the others at stride 2).
 
-    Input `[T, B, in_channels, H, W]`, output logits `[B, num_classes]`.
+    Input `[T, B, in_channels, H, W]` (any T unless `steps` is given), output logits `[B, num_classes]`.
     """
 
     def __init__(self, neuron: str = "lif", num_classes: int = 10, in_channels: int = 2,
                  widths: Sequence[int] = (16, 32), blocks: int = 1, params: LIFParams = LIFParams(),
-                 backend: str = "auto", recompute: bool = True):
+                 backend: str = "auto", recompute: bool = True, steps: int | None = None):
         nn.Module.__init__(self)
         if not widths or any(int(w) < 1 for w in widths) or blocks < 1:
             raise ValueError(f"need widths >= 1 and blocks >= 1, got widths={tuple(widths)}, blocks={blocks}")
+        params = params.with_reading(False)
         kw = dict(neuron=neuron, params=params, backend=backend, recompute=recompute)
-        self.neuron = neuron
+        self.neuron, self.params, self.steps = neuron, params, steps
         self.widths = tuple(int(w) for w in widths)
+        self.stages = len(self.widths)
         self.conv1 = SpikingStem(in_channels, self.widths[0], **kw)
         channels = self.widths[0]
         for i, width in enumerate(self.widths):
@@ -48,15 +49,6 @@ class TinySpikingResNet(SpikingResNet):
             setattr(self, f"layer{i + 1}", nn.Sequential(*stage))
             channels = width
         self.fc = nn.Linear(channels, num_classes)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """`[T, B, C, H, W]` -> per-step pooled features `[T, B, widths[-1]]`."""
-        if x.dim() != 5:
-            raise ValueError(f"expected [T, B, C, H, W], got shape {tuple(x.shape)}")
-        x = self.conv1(x)
-        for i in range(len(self.widths)):
-            x = getattr(self, f"layer{i + 1}")(x)
-        return x.mean(dim=(3, 4))
 
 
 def lif_tiny(num_classes: int = 10, **kw) -> TinySpikingResNet:
@@ -74,7 +66,7 @@ SMALL_MODELS = {"lif_tiny": lif_tiny, "liaf_tiny": liaf_tiny}
 
 def build_small(name: str, num_classes: int = 10, **options) -> TinySpikingResNet:
     """Build tiny model `name` (`lif_tiny`, `liaf_tiny`); options as `TinySpikingResNet`'s
-    (`in_channels`, `widths`, `blocks`, `params`, `backend`, `recompute`)."""
+    (`in_channels`, `widths`, `blocks`, `params`, `backend`, `recompute`, `steps`)."""
     try:
         builder = SMALL_MODELS[name]
     except KeyError:

@@ -5,6 +5,11 @@ step on the merged `[T*B, C, H, W]` batch; `BatchNorm2d` over that batch has exa
 of the published `BatchNorm3d` over (B, T, H, W) per channel. Names map to the published keys as
 `conv1.kernel -> conv1.conv`, `conv1.NormLayer -> conv1.bn`, `cv1/cv2 -> conv1/conv2`,
 `shortcut_norm -> shortcut_bn` (see `odg.models.published`).
+
+The LIAF reading of each published config (`LIFParams.inplace_activation`): `liaf_resnet18`
+carries LeakyReLU(m) as the membrane, in its stem and every block (the published ResNet-18 config's
+`LeakyReLU(0.2, inplace=True)`); `liaf_resnet34` has the plain recurrence (`inplace=False` there).
+An explicit `inplace_activation` in `params` selects either reading for any LIAF network.
 """
 from __future__ import annotations
 
@@ -15,8 +20,8 @@ from torch import nn
 import torch.nn.functional as F
 
 from ._backend import check_backend
-from .layout import merge_time, split_time
-from .lif import LIFParams, liaf, lif, register_decay
+from .layout import merge_time, split_time, time_first_input
+from .lif import LIFParams, check_reading, liaf, lif, recurrence, register_decay
 from .recompute import batch_norm, recomputable, recompute, wants_recompute
 from .spike_layers import SpikeConv2d, SpikeMaxPool2d
 from .surrogate import spike
@@ -44,6 +49,8 @@ class _SpikingModule(nn.Module):
         if neuron not in NEURONS:
             raise ValueError(f"unknown neuron {neuron!r}; known: {', '.join(NEURONS)}")
         check_backend(backend)
+        params = params.with_reading(False)
+        check_reading(params, neuron == "liaf")
         self.neuron, self.params, self.backend = neuron, params, backend
         self.recompute = bool(recompute)
         register_decay(self, params)
@@ -157,10 +164,16 @@ class SpikingBasicBlock(_SpikingModule):
         return self.fire(split_time(self._act(out), steps), spikes_in=self._spikes and update, decay=decay)
 
 
+PUBLISHED_STEPS = 8            # ES-ImageNet's T, the published configs' `timeWindows`
+
+
 class SpikingResNet(nn.Module):
     """LIAF/LIF-ResNet: stem, four stages (64, 128, 256, 512), per-step global average, mean over T, fc.
 
-    Input `[T, B, C, H, W]` (published: T=8, C=2, 224x224), float. Output logits `[B, num_classes]`.
+    Input `[T, B, C, H, W]` (published: T=8, C=2, 224x224), float (or integer 0/1 frames).
+    `steps`: the T it takes (the zoo's builders: the published 8), refusing other T with an error
+    that names it, so that a batch-first `[B, T, ...]` tensor is not read as T = B; None: any T
+    (the network itself works for every T). Output logits `[B, num_classes]`.
     """
 
     # (published key pattern, this model's key) and back; used by `odg.models.load_published`
@@ -175,10 +188,12 @@ class SpikingResNet(nn.Module):
 
     def __init__(self, layers: list[int], neuron: str = "liaf", num_classes: int = 1000,
                  in_channels: int = 2, params: LIFParams = LIFParams(), backend: str = "auto",
-                 recompute: bool = True):
+                 recompute: bool = True, steps: int | None = None):
         super().__init__()
+        params = params.with_reading(False)
         kw = dict(neuron=neuron, params=params, backend=backend, recompute=recompute)
-        self.neuron = neuron
+        self.neuron, self.params, self.steps = neuron, params, steps
+        self.stages = 4
         self.conv1 = SpikingStem(in_channels, 64, **kw)
         widths, channels = (64, 128, 256, 512), 64
         for i, (width, blocks) in enumerate(zip(widths, layers)):
@@ -190,33 +205,46 @@ class SpikingResNet(nn.Module):
         self.fc = nn.Linear(512, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """`[T, B, C, H, W]` -> per-step pooled features `[T, B, 512]`."""
-        if x.dim() != 5:
-            raise ValueError(f"expected [T, B, C, H, W], got shape {tuple(x.shape)}")
-        x = self.conv1(x)
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        """`[T, B, C, H, W]` -> per-step pooled features `[T, B, width of the last stage]`.
+
+        x: float, or integer/bool 0/1 frames (converted to the parameters' dtype); another layout
+        is refused with a ValueError naming the expected one (`odg.models.layout.time_first_input`).
+        """
+        name = f"{self.neuron.upper()}-ResNet"
+        x = self.conv1(time_first_input(x, self.fc.weight, name, self.conv1.conv.in_channels, self.steps))
+        for i in range(self.stages):
+            x = getattr(self, f"layer{i + 1}")(x)
         return x.mean(dim=(3, 4))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """`[T, B, C, H, W]` -> logits `[B, num_classes]`."""
         return self.fc(self.features(x).mean(dim=0))
 
-
-def liaf_resnet18(num_classes: int = 1000, **kw) -> SpikingResNet:
-    """Published LIAF-ResNet-18 (11,693,233 parameters at 1000 classes)."""
-    return SpikingResNet([2, 2, 2, 2], "liaf", num_classes, **kw)
-
-
-def liaf_resnet34(num_classes: int = 1000, **kw) -> SpikingResNet:
-    """Published LIAF-ResNet-34 (21,808,825 parameters at 1000 classes)."""
-    return SpikingResNet([3, 4, 6, 3], "liaf", num_classes, **kw)
+    @property
+    def neuron_description(self) -> str:
+        """The neurons' membrane recurrence, in words (`odg models summary` prints it)."""
+        return recurrence(self.params, self.neuron == "liaf")
 
 
-def lif_resnet18(num_classes: int = 1000, **kw) -> SpikingResNet:
+def liaf_resnet18(num_classes: int = 1000, params: LIFParams = LIFParams(), steps: int | None = PUBLISHED_STEPS,
+                  **kw) -> SpikingResNet:
+    """Published LIAF-ResNet-18 (11,693,233 parameters at 1000 classes), in the published config's
+    in-place reading unless `params.inplace_activation` says otherwise (see the module docstring)."""
+    return SpikingResNet([2, 2, 2, 2], "liaf", num_classes, params=params.with_reading(True), steps=steps, **kw)
+
+
+def liaf_resnet34(num_classes: int = 1000, params: LIFParams = LIFParams(), steps: int | None = PUBLISHED_STEPS,
+                  **kw) -> SpikingResNet:
+    """Published LIAF-ResNet-34 (21,808,825 parameters at 1000 classes), plain recurrence unless
+    `params.inplace_activation` says otherwise."""
+    return SpikingResNet([3, 4, 6, 3], "liaf", num_classes, params=params.with_reading(False), steps=steps, **kw)
+
+
+def lif_resnet18(num_classes: int = 1000, steps: int | None = PUBLISHED_STEPS, **kw) -> SpikingResNet:
     """Published LIF-ResNet-18 (11,693,233 parameters at 1000 classes)."""
-    return SpikingResNet([2, 2, 2, 2], "lif", num_classes, **kw)
+    return SpikingResNet([2, 2, 2, 2], "lif", num_classes, steps=steps, **kw)
 
 
-def lif_resnet34(num_classes: int = 1000, **kw) -> SpikingResNet:
+def lif_resnet34(num_classes: int = 1000, steps: int | None = PUBLISHED_STEPS, **kw) -> SpikingResNet:
     """Published LIF-ResNet-34 (21,808,825 parameters at 1000 classes)."""
-    return SpikingResNet([3, 4, 6, 3], "lif", num_classes, **kw)
+    return SpikingResNet([3, 4, 6, 3], "lif", num_classes, steps=steps, **kw)

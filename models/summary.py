@@ -13,7 +13,8 @@ from .zoo import build, spec
 @dataclass(frozen=True)
 class ModelSummary:
     """parameters: trainable parameter count. macs: conv + linear multiply-adds of one forward on
-    `input_shape` (batch 1, all time steps). input_layout: what forward takes."""
+    `input_shape` (batch 1, all time steps). input_layout: what forward takes. neuron: the
+    spiking networks' membrane recurrence in words (None for the ANNs)."""
 
     name: str
     parameters: int
@@ -21,6 +22,7 @@ class ModelSummary:
     input_layout: str
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
+    neuron: str | None = None
 
 
 def count_macs(model: nn.Module, x: torch.Tensor) -> tuple[int, torch.Tensor]:
@@ -49,17 +51,21 @@ def count_macs(model: nn.Module, x: torch.Tensor) -> tuple[int, torch.Tensor]:
 
 
 def summary(name: str, input_shape: tuple[int, ...] | None = None, **options) -> ModelSummary:
-    """Parameters, multiply-adds and input layout of zoo model `name`.
+    """Parameters, multiply-adds, input layout and neuron recurrence of zoo model `name`.
 
-    input_shape: defaults to the published input at batch 1 (e.g. `[8, 1, 2, 224, 224]`, T first).
+    input_shape: defaults to the published input at batch 1 (e.g. `[8, 1, 2, 224, 224]`, T first);
+        a time-first model is built for its T (`steps`, unless given in `options`).
     options: as for `odg.models.build`. Runs on the meta device: no weights are allocated, nothing is
     computed (about a second even for the 3D ResNets).
     """
     s = spec(name)
     shape = tuple(input_shape or s.example_input)
+    if input_shape is not None and s.input_layout.startswith("[T"):
+        options.setdefault("steps", shape[0])          # the networks are built for their T
     with torch.device("meta"):
         model = build(name, **options).eval()
         x = torch.empty(shape)
         macs, out = count_macs(model, x)
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return ModelSummary(name, params, macs, s.input_layout, shape, tuple(out.shape))
+    return ModelSummary(name, params, macs, s.input_layout, shape, tuple(out.shape),
+                        getattr(model, "neuron_description", None))

@@ -6,9 +6,11 @@ Per neuron, over time steps t of a `[T, B, ...]` input I:
     s_t = [u_t >= v_th]
     h_t = (s_t * v_th + (1 - s_t) * u_t) * alpha + beta   (resets *to* v_th, as published)
 
-Backward: rectangular surrogate ds/du = surrogate_height where |u - v_th| < surrogate_width / 2.
-As in the published code the spike is not detached in the reset term, so gradients also flow
-through s_t into h_t (set `detach_reset=True` to drop that path).
+Backward: rectangular surrogate ds/du = surrogate_height where |u - v_th| < surrogate_width / 2;
+the published height is 1 / surrogate_width (its `grad / (2 * lens)` with `lens = a / 2`: 2 for
+DVS128 Gesture's a = 0.5, 1 for CIFAR10-DVS's a = 1). As in the published code (BICLab/TA-SNN,
+`module/LIF.py`) the spike `[u_t - v_th >= 0]` is not detached in the reset term, so gradients
+also flow through s_t into h_t (set `detach_reset=True` to drop that path).
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ class TASNNLIFParams:
 
     v_th: firing threshold (and reset value). alpha: leak factor of h. beta: constant added to h.
     surrogate_width: `a`, full width of the rectangular surrogate window (0.5 gesture, 1.0 for
-        CIFAR10-DVS). surrogate_height: value of ds/du inside the window.
+        CIFAR10-DVS). surrogate_height: value of ds/du inside the window; None (default): the
+        published 1 / surrogate_width.
     detach_reset: detach s_t in the reset term (the published code does not).
     """
 
@@ -34,8 +37,20 @@ class TASNNLIFParams:
     alpha: float = 0.3
     beta: float = 0.0
     surrogate_width: float = 0.5
-    surrogate_height: float = 1.0
+    surrogate_height: float | None = None
     detach_reset: bool = False
+
+    @property
+    def height(self) -> float:
+        """ds/du inside the surrogate window (`surrogate_height`, or the published 1 / a)."""
+        return 1.0 / self.surrogate_width if self.surrogate_height is None else float(self.surrogate_height)
+
+    def describe(self) -> str:
+        """The recurrence and its constants, in words (`odg models summary` prints it)."""
+        return (f"TA-SNN LIF: u_t = h_(t-1) + I_t, s_t = [u_t - V_th >= 0], "
+                f"h_t = (s_t V_th + (1 - s_t) u_t) alpha + beta (reset to V_th); V_th {self.v_th}, "
+                f"alpha {self.alpha}, beta {self.beta}, surrogate a = {self.surrogate_width}, "
+                f"height {self.height:g}")
 
 
 class _ResetToThresholdLIF(torch.autograd.Function):
@@ -92,8 +107,7 @@ def tasnn_lif(x: torch.Tensor, params: TASNNLIFParams = TASNNLIFParams(),
         raise TypeError(f"expected a floating-point input, got {x.dtype}")
     p = params
     return _ResetToThresholdLIF.apply(x, float(p.v_th), float(p.alpha), float(p.beta),
-                                      float(p.surrogate_width) / 2, float(p.surrogate_height),
-                                      bool(p.detach_reset))
+                                      float(p.surrogate_width) / 2, p.height, bool(p.detach_reset))
 
 
 class TASNNLIF(nn.Module):

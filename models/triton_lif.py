@@ -13,8 +13,9 @@ between steps:
 
 N is the product of all axes after T (the input is made contiguous). The leak factor k is one
 scalar (the published cell's `sigmoid(decay)`). The membrane is accumulated in fp32 with the same
-rounding steps as the PyTorch path (`odg.models.lif`): `where(m <= th, m * k, 0) + x`, launched with
-floating-point contraction off, so spikes are bit-identical to it.
+rounding steps as the PyTorch path (`odg.models.lif`): `where(m <= th, c * k, 0) + x` with the
+carried membrane c = m, or c = LeakyReLU(m) (`INPLACE`, the published ResNet-18 reading), launched
+with floating-point contraction off, so spikes are bit-identical to it.
 
 On CUDA tensors the kernels are compiled by Triton. On CPU tensors they run through Triton's
 interpreter (NumPy, slow): that is how the test suite checks these exact kernels without a GPU.
@@ -44,8 +45,8 @@ def _add(a, b):
 
 
 def _lif_forward(x_ptr, out_ptr, m_ptr, leak_ptr, N, threshold, slope,
-                 T: tl.constexpr, ANALOG: tl.constexpr, OUT_BF16: tl.constexpr, SAVE_M: tl.constexpr,
-                 BLOCK: tl.constexpr):
+                 T: tl.constexpr, ANALOG: tl.constexpr, INPLACE: tl.constexpr, OUT_BF16: tl.constexpr,
+                 SAVE_M: tl.constexpr, BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
     k = tl.load(leak_ptr).to(tl.float32)
@@ -53,7 +54,10 @@ def _lif_forward(x_ptr, out_ptr, m_ptr, leak_ptr, N, threshold, slope,
     m = tl.full((BLOCK,), 0.0, tl.float32)          # m_(-1) = 0, so m_0 = x_0
     for _ in range(T):
         x = tl.load(x_ptrs, mask=mask, other=0.0).to(tl.float32)
-        m = tl.where(m <= threshold, m * k, 0.0) + x  # reset when m_(t-1) > threshold
+        if INPLACE:   # carried: LeakyReLU(m_(t-1)); the reset still compares m_(t-1)
+            m = tl.where(m <= threshold, tl.where(m > 0.0, m, m * slope) * k, 0.0) + x
+        else:
+            m = tl.where(m <= threshold, m * k, 0.0) + x  # reset when m_(t-1) > threshold
         if ANALOG:
             out = tl.where(m > 0.0, m, m * slope)
         else:
@@ -72,8 +76,8 @@ def _lif_forward(x_ptr, out_ptr, m_ptr, leak_ptr, N, threshold, slope,
 
 
 def _lif_backward(g_ptr, x_ptr, m_ptr, gx_ptr, leak_ptr, partial_ptr, N, last, threshold, halfwidth, slope,
-                  T: tl.constexpr, ANALOG: tl.constexpr, OUT_BF16: tl.constexpr, LEAK_GRAD: tl.constexpr,
-                  RECOMPUTE: tl.constexpr, BLOCK: tl.constexpr):
+                  T: tl.constexpr, ANALOG: tl.constexpr, INPLACE: tl.constexpr, OUT_BF16: tl.constexpr,
+                  LEAK_GRAD: tl.constexpr, RECOMPUTE: tl.constexpr, BLOCK: tl.constexpr):
     pid = tl.program_id(0)
     offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
@@ -83,7 +87,10 @@ def _lif_backward(g_ptr, x_ptr, m_ptr, gx_ptr, leak_ptr, partial_ptr, N, last, t
         m = tl.full((BLOCK,), 0.0, tl.float32)
         for _ in range(T):
             x = tl.load(x_ptrs, mask=mask, other=0.0).to(tl.float32)
-            m = tl.where(m <= threshold, m * k, 0.0) + x
+            if INPLACE:
+                m = tl.where(m <= threshold, tl.where(m > 0.0, m, m * slope) * k, 0.0) + x
+            else:
+                m = tl.where(m <= threshold, m * k, 0.0) + x
             tl.store(w_ptrs, m, mask=mask)
             x_ptrs += N
             w_ptrs += N
@@ -98,10 +105,18 @@ def _lif_backward(g_ptr, x_ptr, m_ptr, gx_ptr, leak_ptr, partial_ptr, N, last, t
             local = tl.where(m > 0.0, g, g * slope)
         else:
             local = tl.where(tl.abs(m - threshold) < halfwidth, g, 0.0)
-        if LEAK_GRAD:
-            # dL/dk += dL/dm_(t+1) * m_t * (1 - s_t)
-            leak_acc += tl.where(not_fired, grad_next * m, 0.0)
-        grad = local + tl.where(not_fired, grad_next * k, 0.0)
+        if INPLACE:   # carried c_t = LeakyReLU(m_t): dL/dk gets c_t, dL/dm_t a dc_t/dm_t factor
+            positive = m > 0.0
+            if LEAK_GRAD:
+                # dL/dk += dL/dm_(t+1) * c_t * (1 - s_t)
+                leak_acc += tl.where(not_fired, grad_next * tl.where(positive, m, m * slope), 0.0)
+            carried = tl.where(positive, grad_next, grad_next * slope)
+        else:
+            if LEAK_GRAD:
+                # dL/dk += dL/dm_(t+1) * m_t * (1 - s_t)
+                leak_acc += tl.where(not_fired, grad_next * m, 0.0)
+            carried = grad_next
+        grad = local + tl.where(not_fired, carried * k, 0.0)
         if OUT_BF16:
             bits = grad.to(tl.uint32, bitcast=True)
             bits = tl.where(grad != grad, bits | 0x400000, bits + 0x7FFF + ((bits >> 16) & 1))
@@ -151,9 +166,10 @@ def check_supported(x: torch.Tensor, leak: torch.Tensor) -> str | None:
 
 
 def forward(x: torch.Tensor, leak: torch.Tensor, threshold: float, analog: bool, slope: float,
-            save_m: bool = True):
-    """(output [T, ...] in x.dtype, membrane m [T, ...] float32) for a `[T, ...]` input; with
-    `save_m=False` m is not written and an empty tensor is returned in its place."""
+            inplace: bool = False, save_m: bool = True):
+    """(output [T, ...] in x.dtype, membrane m [T, ...] float32) for a `[T, ...]` input (`inplace`:
+    LeakyReLU(m) carried); with `save_m=False` m is not written and an empty tensor is returned in
+    its place."""
     x = x.contiguous()
     steps, n = x.shape[0], x[0].numel()
     out = torch.empty_like(x)
@@ -163,13 +179,13 @@ def forward(x: torch.Tensor, leak: torch.Tensor, threshold: float, analog: bool,
     (fwd, _), block, grid, options = _launch_config(x, n)
     with _on_device(x):
         fwd[grid](x, out, m if save_m else out, leak, n, float(threshold), float(slope),
-                  T=steps, ANALOG=bool(analog), OUT_BF16=x.dtype == torch.bfloat16, SAVE_M=save_m,
-                  BLOCK=block, **options)
+                  T=steps, ANALOG=bool(analog), INPLACE=bool(inplace), OUT_BF16=x.dtype == torch.bfloat16,
+                  SAVE_M=save_m, BLOCK=block, **options)
     return out, m
 
 
 def backward(grad_out: torch.Tensor, saved: torch.Tensor, leak: torch.Tensor, threshold: float,
-             halfwidth: float, analog: bool, slope: float, leak_grad: bool, recompute: bool):
+             halfwidth: float, analog: bool, slope: float, inplace: bool, leak_grad: bool, recompute: bool):
     """(dL/dx [T, ...] in grad_out.dtype, dL/dk shaped like leak or None) from dL/dout and what
     forward saved: the membrane m, or (`recompute`) the input x, from which m is recomputed into a
     scratch buffer inside the same launch."""
@@ -184,7 +200,7 @@ def backward(grad_out: torch.Tensor, saved: torch.Tensor, leak: torch.Tensor, th
     partial = torch.empty(grid[0] if leak_grad else 1, dtype=torch.float32, device=saved.device)
     with _on_device(saved):
         bwd[grid](grad_out, saved, m, grad_x, leak, partial, n, (steps - 1) * n, float(threshold),
-                  float(halfwidth), float(slope), T=steps, ANALOG=bool(analog),
+                  float(halfwidth), float(slope), T=steps, ANALOG=bool(analog), INPLACE=bool(inplace),
                   OUT_BF16=grad_out.dtype == torch.bfloat16, LEAK_GRAD=bool(leak_grad),
                   RECOMPUTE=bool(recompute), BLOCK=block, **options)
     grad_leak = partial.sum().reshape(leak.shape).to(leak.dtype) if leak_grad else None

@@ -40,8 +40,8 @@ _SPECS = (
               "[T, B, 2, H, W]", _ES_IMAGENET, 1000),
     ModelSpec("resnet3d34", resnet3d.resnet3d34, "3D-CNN ResNet-34 (bottleneck, as published)",
               "[T, B, 2, H, W]", _ES_IMAGENET, 1000),
-    ModelSpec("tasnn_gesture", tasnn.tasnn_gesture, "TA-SNN for DVS128 Gesture (32x32, T=60)",
-              "[T, B, 2, 32, 32]", (60, 1, 2, 32, 32), 11),
+    ModelSpec("tasnn_gesture", tasnn.tasnn_gesture, "TA-SNN for DVS128 Gesture (32x32, T=30)",
+              "[T, B, 2, 32, 32]", (30, 1, 2, 32, 32), 11),
     ModelSpec("tasnn_cifar10dvs", tasnn.tasnn_cifar10dvs, "TA-SNN for CIFAR10-DVS (128x128, T=10)",
               "[T, B, 2, 128, 128]", (10, 1, 2, 128, 128), 10),
 )
@@ -67,7 +67,9 @@ def build(name: str, num_classes: int | None = None, **options) -> nn.Module:
     num_classes: output classes; None means the published number (1000 for the ES-ImageNet models,
     11 for tasnn_gesture, 10 for tasnn_cifar10dvs). options: passed to the builder, e.g.
     `params=LIFParams(learn_decay=False)`, `in_channels=1`, `backend="auto"|"torch"|"triton"` for the LIF/LIAF
-    ResNets, `steps=` (T) and `params=TASNNLIFParams(...)` for the TA-SNNs.
+    ResNets, `params=TASNNLIFParams(...)` for the TA-SNNs, and `steps=` (T) for every time-first
+    model: the T it takes (default: the published one, 8 for ES-ImageNet, 30 / 10 for the TA-SNNs);
+    the ES-ImageNet networks take `steps=None` for any T.
     """
     s = spec(name)
     return s.builder(num_classes=s.num_classes if num_classes is None else num_classes, **options)

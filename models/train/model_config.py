@@ -91,6 +91,8 @@ class ModelConfig:
     def build(self) -> nn.Module:
         """A freshly initialised network of this configuration (sharpened when `ann`)."""
         opts = {}
+        if is_spiking_resnet(self.name) or self.name.startswith("resnet3d"):
+            opts["steps"] = None        # any T: the training loop's batches are time first by construction
         if is_spiking_resnet(self.name):
             opts["in_channels"] = self.in_channels
             opts["params"] = self.lif_params or LIFParams()

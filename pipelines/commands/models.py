@@ -27,6 +27,8 @@ def _summary(args) -> int:
     print(f"multiply-adds {s.macs:,} ({s.macs / 1e9:.2f} G) for input {list(s.input_shape)}")
     print(f"input layout {s.input_layout}")
     print(f"output       {list(s.output_shape)}")
+    if s.neuron:
+        print(f"neurons      {s.neuron}")
     return 0
 
 

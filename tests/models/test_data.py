@@ -127,9 +127,34 @@ def test_getitems_batches_and_collate(store):
     c = ESDataset(store, layout="CTHW")
     f3, _ = c.collate_fn(c.__getitems__(items))
     assert torch.equal(f3, frames.permute(1, 2, 0, 3, 4))
-    # torch's default collate accepts the batch list too (batch first)
+    # torch's default collate gives the same time-first batch (the items' type sees to it)
     f4, l4 = torch.utils.data.default_collate(ds.__getitems__(items))
-    assert torch.equal(f4, frames.transpose(0, 1)) and torch.equal(l4, labels)
+    assert torch.equal(f4, frames) and torch.equal(l4, labels)
+    f5, _ = torch.utils.data.default_collate([ds[i] for i in items])
+    assert torch.equal(f5, frames)
+
+
+def test_every_way_of_batching_reaches_the_models_time_first(store):
+    """A plain DataLoader (in the main process and in a worker), `ds.loader`, `collate_fn` and
+    `__getitems__` all give [T, B, 2, H, W]; a model takes the uint8 batch as it is."""
+    from odg.models.small import build_small
+    ds = ESDataset(store)
+    want, labels = collate_events(ds.__getitems__([0, 1]))
+    assert tuple(want.shape) == (8, 2, 2, 224, 224) and torch.equal(ds.__getitems__([0, 1]).tensor, want)
+    batches = [next(iter(DataLoader(ds, batch_size=2))), next(iter(DataLoader(ds, batch_size=2, num_workers=1))),
+               next(iter(ds.loader(2, shuffle=False)))]
+    for frames, lab in batches:
+        assert torch.equal(frames, want) and torch.equal(lab, labels)
+    # an item stays an item: copied, pickled, or through default_convert (batch_size=None)
+    item = ds[0]
+    assert tuple(item[0].shape) == (8, 2, 224, 224) and isinstance(item[1], int)
+    for same in (pickle.loads(pickle.dumps(item)), next(iter(DataLoader(ds, batch_size=None)))):
+        assert torch.equal(same[0], item[0]) and same[1] == item[1]
+    torch.manual_seed(0)
+    net = build_small("lif_tiny", num_classes=5).eval()
+    with torch.no_grad():
+        logits = net(batches[0][0])                                    # uint8, converted
+        assert logits.shape == (2, 5) and torch.equal(logits, net(want.float()))
 
 
 def test_packed_words_and_unpack(store, reader):

@@ -64,11 +64,12 @@ def test_frames_transforms_and_default_collate(store):
         assert f.dtype == torch.float32 and f.shape == (2, 224, 224)
         assert torch.equal(f, want.float().mean(0)) and y == label + 1000
     assert len(calls) == len(ds)
-    # a plain DataLoader stacks items along a new first axis, transformed or not
+    # a plain DataLoader: untransformed frames come time first, as the zoo's models take them
+    # (TimeFirstItem); transformed items are stacked along a new first axis, as torchvision's
     plain = ESImageNet(store)
     frames, labels = next(iter(DataLoader(plain, batch_size=4)))
-    assert frames.shape == (4, 8, 2, 224, 224)
-    assert torch.equal(frames, torch.stack([base[i][0] for i in range(4)]))
+    assert frames.shape == (8, 4, 2, 224, 224)
+    assert torch.equal(frames, torch.stack([base[i][0] for i in range(4)], dim=1))
     assert labels.tolist() == plain.targets[:4]
     means, ys = next(iter(DataLoader(ds, batch_size=4)))
     assert means.shape == (4, 2, 224, 224) and ys.tolist() == [t + 1000 for t in plain.targets[:4]]

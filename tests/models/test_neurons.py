@@ -1,4 +1,5 @@
 """Neuron sequence functions against plain autograd loops written from MODELS.md."""
+import dataclasses
 import math
 
 import pytest
@@ -25,20 +26,40 @@ class _Rect(torch.autograd.Function):
         return g * (v.abs() < ctx.halfwidth).to(g.dtype) * ctx.height, None, None, None
 
 
-def ref_published(x, leak, analog, threshold=0.5, halfwidth=0.5, slope=0.2):
-    """m_0 = x_0; m_t = m_(t-1) * k * (1 - s_(t-1).detach()) + x_t; s_t = [m_t > th]."""
+def ref_published(x, leak, analog, threshold=0.5, halfwidth=0.5, slope=0.2, inplace=False):
+    """m_0 = x_0; m_t = c_(t-1) * k * (1 - s_(t-1).detach()) + x_t; s_t = [m_t > th]; the carried
+    c_t is m_t, or (`inplace`, LIAF) the output LeakyReLU(m_t), applied in place to it as the
+    published ResNet-18 config's `LeakyReLU(inplace=True)` does."""
     compute = torch.promote_types(x.dtype, leak.dtype)
+    act = torch.nn.LeakyReLU(slope, inplace=inplace)
     outs, m, s = [], None, None
     for t in range(x.shape[0]):
         xt = x[t].to(compute)
         m = xt if t == 0 else m * leak.to(compute) * (1 - s.detach()) + xt
+        m = m.clone()                                     # the published cell's `mem_old = mem.clone()`
         s = _Rect.apply(m - threshold, halfwidth, 1.0, False)
-        outs.append(torch.nn.functional.leaky_relu(m, slope) if analog else s)
+        outs.append(act(m) if analog else s)              # in place: m now holds LeakyReLU(m)
     return torch.stack(outs).to(x.dtype)
 
 
-def ref_tasnn(x, v_th=0.3, alpha=0.3, beta=0.0, a=0.5, height=1.0, detach=False):
-    """u_t = h_(t-1) + I_t; s_t = [u_t >= V_th]; h_t = (s_t V_th + (1 - s_t) u_t) alpha + beta."""
+# (analog output, in-place reading): the three cells of the published networks
+READINGS = {"lif": (False, False), "liaf": (True, False), "liaf-inplace": (True, True)}
+
+
+def _cell(reading, params=LIFParams()):
+    """(cell function(x, leak, **kw), reference(x, leak)) of a reading."""
+    analog, inplace = READINGS[reading]
+    params = dataclasses.replace(params, inplace_activation=inplace)
+    fn = models.liaf if analog else models.lif
+    return (lambda a, k, **kw: fn(a, k, params, **kw)), \
+        (lambda a, k: ref_published(a, k, analog, params.threshold, params.surrogate_halfwidth,
+                                    params.leak_slope, inplace))
+
+
+def ref_tasnn(x, v_th=0.3, alpha=0.3, beta=0.0, a=0.5, height=None, detach=False):
+    """u_t = h_(t-1) + I_t; s_t = [u_t >= V_th]; h_t = (s_t V_th + (1 - s_t) u_t) alpha + beta;
+    surrogate height 1 / a unless given (the published `/ (2 * lens)`, lens = a / 2)."""
+    height = 1.0 / a if height is None else height
     h, outs = 0.0, []
     for t in range(x.shape[0]):
         u = h + x[t]
@@ -82,31 +103,55 @@ def test_lif_hand_example():
     assert float(neg) == pytest.approx(-0.2)
 
 
-@pytest.mark.parametrize("analog", [False, True], ids=["lif", "liaf"])
+def test_inplace_reading_hand_example():
+    k = float(torch.sigmoid(torch.tensor(0.5)))
+    x = torch.tensor([-1.0, 0.5, 0.0]).reshape(3, 1)
+    inplace = LIFParams(inplace_activation=True)
+    # plain: m = -1, -k + 0.5, (-k + 0.5) k; in place: the carried -1 leaks as LeakyReLU(-1) = -0.2
+    m_plain = [-1.0, -k + 0.5, (-k + 0.5) * k]
+    m_inplace = [-1.0, -0.2 * k + 0.5, (-0.2 * k + 0.5) * k]
+    leaky = torch.nn.functional.leaky_relu
+    torch.testing.assert_close(models.liaf(x, k).flatten(), leaky(torch.tensor(m_plain), 0.2))
+    torch.testing.assert_close(models.liaf(x, k, inplace).flatten(), leaky(torch.tensor(m_inplace), 0.2))
+    # the spike still comes from m_(t-1), before the activation: m = 0.6 fires and resets
+    y = torch.tensor([0.6, 0.1]).reshape(2, 1)
+    assert models.liaf(y, k, inplace).flatten().tolist() == pytest.approx([0.6, 0.1])
+    # the reading belongs to the LIAF cell; a LIF cell refuses it, a bare cell reads None as plain
+    with pytest.raises(ValueError, match="LIAF"):
+        models.lif(x, k, inplace)
+    with pytest.raises(ValueError, match="LIAF"):
+        models.LIF(inplace)
+    assert LIFParams().inplace_activation is None
+    assert torch.equal(models.liaf(x, k, LIFParams(inplace_activation=False)), models.liaf(x, k))
+    assert LIFParams().with_reading(True).inplace_activation is True
+    assert LIFParams(inplace_activation=False).with_reading(True).inplace_activation is False
+
+
+@pytest.mark.parametrize("reading", list(READINGS))
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
 @pytest.mark.parametrize("leak_shape", [(1,), (3, 1, 1)], ids=["scalar", "per-channel"])
-def test_published_matches_reference(analog, dtype, leak_shape):
+def test_published_matches_reference(reading, dtype, leak_shape):
     x, w = _inputs(dtype)
     leak = torch.sigmoid(torch.linspace(0.2, 0.9, math.prod(leak_shape)).reshape(leak_shape))
-    fn = models.liaf if analog else models.lif
+    fn, ref = _cell(reading)
     out, gx, gk = _run(fn, x, leak, w)
-    out_r, gx_r, gk_r = _run(lambda a, b: ref_published(a, b, analog), x, leak, w)
+    out_r, gx_r, gk_r = _run(ref, x, leak, w)
     assert out.dtype == dtype and gx.dtype == dtype and gk.dtype == leak.dtype
     assert torch.equal(out, out_r)
-    if not analog:
+    if reading == "lif":
         assert 0.05 < out.float().mean() < 0.95          # spikes do happen and do not saturate
     assert cosine(gx, gx_r) >= 0.9999
     assert cosine(gk, gk_r) >= 0.9999
     assert gx.abs().sum() > 0 and gk.abs().sum() > 0
 
 
-@pytest.mark.parametrize("analog", [False, True], ids=["lif", "liaf"])
+@pytest.mark.parametrize("reading", list(READINGS))
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
-def test_no_grad_output_equals_differentiable_output(analog, dtype):
+def test_no_grad_output_equals_differentiable_output(reading, dtype):
     """Without gradients the cell skips its autograd Function (nothing kept): same output."""
     x, _ = _inputs(dtype)
     leak = torch.sigmoid(torch.tensor([0.4]))
-    fn = models.liaf if analog else models.lif
+    fn, _ = _cell(reading)
     with torch.no_grad():
         fast = fn(x.clone().requires_grad_(True), leak, backend="torch")
     full = fn(x.clone().requires_grad_(True), leak, backend="torch")
@@ -116,13 +161,13 @@ def test_no_grad_output_equals_differentiable_output(analog, dtype):
     assert torch.equal(models.spike(x), spikes.detach()) and spikes.dtype == dtype
 
 
-@pytest.mark.parametrize("analog", [False, True], ids=["lif", "liaf"])
-def test_published_gradients_exact_in_fp64(analog):
-    x, w = _inputs(torch.float64, shape=(6, 3, 7))
+@pytest.mark.parametrize("reading", list(READINGS))
+def test_published_gradients_exact_in_fp64(reading):
+    x, w = _inputs(torch.float64, shape=(6, 3, 7), shift=0.0)     # negative membranes too
     leak = torch.sigmoid(torch.tensor([0.5], dtype=torch.float64))
-    fn = models.liaf if analog else models.lif
+    fn, ref = _cell(reading)
     out, gx, gk = _run(fn, x, leak, w)
-    out_r, gx_r, gk_r = _run(lambda a, b: ref_published(a, b, analog), x, leak, w)
+    out_r, gx_r, gk_r = _run(ref, x, leak, w)
     assert torch.equal(out, out_r)
     torch.testing.assert_close(gx, gx_r, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(gk, gk_r, rtol=1e-12, atol=1e-12)
@@ -210,11 +255,12 @@ def test_tasnn_lif_matches_reference(dtype, detach):
 
 def test_tasnn_lif_fp64_exact_and_height():
     x, w = _inputs(torch.float64, shape=(7, 5, 4), scale=0.4, shift=0.15)
-    params = TASNNLIFParams(surrogate_height=2.0)
+    params = TASNNLIFParams(surrogate_height=3.0)
+    assert TASNNLIFParams().height == 2.0 and TASNNLIFParams(surrogate_width=1.0).height == 1.0
     xa = x.clone().requires_grad_(True)
     (models.TASNNLIF(params)(xa) * w).sum().backward()
     xb = x.clone().requires_grad_(True)
-    (ref_tasnn(xb, height=2.0) * w).sum().backward()
+    (ref_tasnn(xb, height=3.0) * w).sum().backward()
     torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-12, atol=1e-12)
 
 

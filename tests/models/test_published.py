@@ -1,15 +1,17 @@
 """load_published: the published key listings load completely, and the loaded LIAF/LIF-ResNet
-computes the published function (checked against an independent forward in the published
-[B, C, T, H, W] layout, written from MODELS.md)."""
+computes the published function (checked against the plain re-implementation of the published code
+in `published_liaf`, in the published [B, C, T, H, W] layout)."""
 from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from odg import models
 
+from .published_liaf import PublishedResNet
+
 LISTINGS = Path(__file__).resolve().parents[1] / "data" / "published-models"
+BLOCKS = {"18": [2, 2, 2, 2], "34": [3, 4, 6, 3]}
 
 
 def read_listing(name):
@@ -90,60 +92,27 @@ def test_unknown_missing_and_misshapen_keys_are_named():
         models.load_published(torch.nn.Linear(2, 2), {})
 
 
-# ---- the function: an independent forward in the published layout -----------------------------------
+# ---- the function: the published code, re-implemented in the tests ---------------------------------
 
-def published_forward(sd, x, neuron, blocks=(2, 2, 2, 2)):
-    """LIAF/LIF-ResNet as MODELS.md describes it, on x [B, C, T, H, W], eval mode."""
-    steps = x.shape[2]
-
-    def conv(x, key, stride, padding):                     # the layer applied to each time step
-        return torch.stack([F.conv2d(x[:, :, t], sd[key + ".weight"], sd[key + ".bias"], stride, padding)
-                            for t in range(steps)], dim=2)
-
-    def bn3d(x, key):                                       # BatchNorm3d over (B, T, H, W)
-        return F.batch_norm(x, sd[key + ".running_mean"], sd[key + ".running_var"],
-                            sd[key + ".weight"], sd[key + ".bias"], False, 0.0, 1e-5)
-
-    def cell(x, decay):                                     # membrane along dim 2 (T)
-        k, m, s, out = torch.sigmoid(decay), None, None, []
-        for t in range(steps):
-            m = x[:, :, t] if t == 0 else m * k * (1 - s) + x[:, :, t]
-            s = (m > 0.5).to(m.dtype)
-            out.append(F.leaky_relu(m, 0.2) if neuron == "liaf" else s)
-        return torch.stack(out, dim=2)
-
-    x = cell(bn3d(conv(x, "conv1.kernel", 2, 3), "conv1.NormLayer"), sd["conv1.decay"])
-    x = F.max_pool3d(x, (1, 3, 3), (1, 2, 2))               # 3x3/2 max-pool per time step
-    for stage, n in enumerate(blocks, start=1):
-        for i in range(n):
-            p = f"layer{stage}.{i}"
-            down = f"{p}.shortcut.weight" in sd
-            stride = 2 if down else 1
-            main = cell(bn3d(conv(x, f"{p}.cv1", stride, 1), f"{p}.bn1"), sd[f"{p}.decay"])
-            main = bn3d(conv(main, f"{p}.cv2", 1, 1), f"{p}.bn2")
-            short = bn3d(conv(x, f"{p}.shortcut", stride, 0) if down else x, f"{p}.shortcut_norm")
-            total = main + short
-            act = F.leaky_relu(total, 0.2) if neuron == "liaf" else (total > 0.5).to(total.dtype)
-            x = cell(act, sd[f"{p}.decay"])
-    x = x.mean(dim=(3, 4)).mean(dim=2)                      # per-step map average, then mean over T
-    return F.linear(x, sd["fc.weight"], sd["fc.bias"])
-
-
-@pytest.mark.parametrize("neuron", ["liaf", "lif"])
-def test_loaded_model_computes_the_published_function(neuron):
-    shapes, _ = read_listing("liaf_resnet18")
-    sd = random_state_dict(shapes, seed=1)
-    model = models.build(f"{neuron}_resnet18").double().eval()
+def test_loaded_model_computes_the_published_function():
+    """Eval mode, running statistics: the loaded LIAF-ResNet-18 gives the published network's
+    logits, in the in-place reading of its config (the plain reading is another function). Train
+    mode and the other networks: test_published_gradients."""
+    name, neuron, blocks = "liaf_resnet18", "liaf", BLOCKS["18"]
+    sd = random_state_dict(read_listing(name)[0], seed=1)
+    model = models.build(name, steps=3).double().eval()
     models.load_published(model, sd)
     g = torch.Generator().manual_seed(2)
-    x = (torch.rand(2, 2, 3, 64, 64, generator=g) < 0.25).double()        # [B, C, T, H, W] events
-    want = published_forward(sd, x, neuron)
+    x = (torch.rand(2, 2, 3, 32, 32, generator=g) < 0.25).double()        # [B, C, T, H, W] events
     with torch.no_grad():
+        want = PublishedResNet(sd, blocks, neuron, inplace=True, training=False)(x)
         got = model(models.bcthw_to_tbchw(x))
     assert want.shape == got.shape == (2, 1000)
     assert want.std() > 1e-3                                # a non-degenerate function
     torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
-    # and a different decay changes it: the decays were really loaded
-    model.layer3[1].decay.data += 1.0
-    with torch.no_grad():
+    with torch.no_grad():                                   # the other reading is another function
+        other = PublishedResNet(sd, blocks, neuron, inplace=False, training=False)(x)
+        assert (other - want).abs().max() > 0.1 * want.std()
+        # and a different decay changes it: the decays were really loaded
+        model.layer3[1].decay.data += 1.0
         assert not torch.allclose(model(models.bcthw_to_tbchw(x)), want, rtol=1e-6, atol=1e-6)

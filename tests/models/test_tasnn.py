@@ -6,7 +6,7 @@ from torch import nn
 from odg import models
 from odg.models.tasnn import TASNN, TASNNConfig
 
-SMALL = TASNNConfig(convs=((8, False), (16, True), (16, True)), fcs=(32,), steps=8, reduction=4,
+SMALL = TASNNConfig(convs=((8, 1), (16, 2), (16, 2)), fcs=(32,), steps=8, reduction=4,
                     input_size=(2, 16, 16))
 
 
@@ -151,11 +151,18 @@ def test_published_networks_shapes():
     assert gesture.layers[0].neuron.params.surrogate_width == 0.5
     with torch.no_grad():
         assert gesture(torch.rand(16, 1, 2, 32, 32)).shape == (1, 11)
+        # 0/1 uint8 frames (an ESDataset's) are converted, not refused
+        frames = torch.rand(16, 1, 2, 32, 32) < 0.3
+        assert torch.equal(gesture(frames.to(torch.uint8)), gesture(frames.float()))
     c10 = models.build("tasnn_cifar10dvs").eval()
     assert c10.config.steps == 10 and c10.layers[0].attention.fc1.out_features == 2
-    assert c10.layers[5].fc.in_features == 512 * 4 * 4 and c10.layers[-1].fc.out_features == 10
+    assert c10.layers[5].fc.in_features == 512 * 2 * 2 and c10.layers[-1].fc.out_features == 10
     assert c10.layers[0].neuron.params.surrogate_width == 1.0
     with torch.no_grad():
         assert c10(torch.rand(10, 1, 2, 128, 128)).shape == (1, 10)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"T = 10\).*T = 8 steps of batch 1"):
         c10(torch.rand(8, 1, 2, 128, 128))
+    with pytest.raises(ValueError, match=r"T = 1 steps of batch 10.*bt_to_tb"):
+        c10(torch.rand(1, 10, 2, 128, 128))                      # batch first
+    with pytest.raises(ValueError, match=r"\[T, B, 2, 128, 128\] frames"):
+        c10(torch.rand(10, 1, 2, 64, 64))

@@ -12,7 +12,7 @@ import torch
 from odg import models
 from odg.models import LIFParams
 
-from .test_neurons import cosine, ref_published
+from .test_neurons import READINGS, _cell, cosine
 
 triton = pytest.importorskip("triton", reason="Triton has wheels for Linux x86_64 only")
 from odg.models import triton_lif  # noqa: E402
@@ -36,20 +36,20 @@ def _grads(fn, x, leak, w, leak_grad=True):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("analog", [False, True], ids=["lif", "liaf"])
+@pytest.mark.parametrize("reading", list(READINGS))
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16], ids=["fp32", "bf16", "fp16"])
 @pytest.mark.parametrize("shape", [(8, 4, 3, 50), (1, 7), (5, 1), (32, 2, 1100)],
                          ids=["T8", "T1", "N1", "T32-two-blocks"])
-def test_fused_equals_torch_and_reference(device, analog, dtype, shape):
+def test_fused_equals_torch_and_reference(device, reading, dtype, shape):
     x, w = _case(shape, dtype, device)
     leak = torch.sigmoid(torch.tensor([0.5], device=device))
-    fn = models.liaf if analog else models.lif
+    fn, ref = _cell(reading)
     out_f, gx_f, gk_f = _grads(lambda a, k: fn(a, k, backend="triton"), x, leak, w)
     out_t, gx_t, gk_t = _grads(lambda a, k: fn(a, k, backend="torch"), x, leak, w)
-    out_r, gx_r, gk_r = _grads(lambda a, k: ref_published(a, k, analog), x, leak, w)
+    out_r, gx_r, gk_r = _grads(ref, x, leak, w)
     assert out_f.dtype == dtype and gx_f.dtype == dtype and gk_f.dtype == leak.dtype
     assert torch.equal(out_f, out_t) and torch.equal(out_f, out_r)     # spikes / LIAF outputs identical
-    if not analog and x.numel() > 100:
+    if reading == "lif" and x.numel() > 100:
         assert 0.05 < out_f.float().mean() < 0.95
     for gx, gk in ((gx_t, gk_t), (gx_r, gk_r)):
         assert cosine(gx_f, gx) >= 0.9999
@@ -62,12 +62,13 @@ def test_fused_equals_torch_and_reference(device, analog, dtype, shape):
 def test_fused_other_parameters_and_layouts(device):
     params = LIFParams(threshold=0.3, surrogate_halfwidth=0.75, leak_slope=0.1)
     x, w = _case((6, 3, 4, 5), torch.float32, device, seed=3)
-    x = x.transpose(1, 3)                                      # non-contiguous input
+    x = (x - 0.3).transpose(1, 3)                              # non-contiguous input, negative too
     w = w.transpose(1, 3)
     leak = torch.tensor(0.8, device=device)                    # 0-d leak
-    for fn in (models.lif, models.liaf):
-        f = _grads(lambda a, k: fn(a, k, params, backend="triton"), x, leak, w)
-        t = _grads(lambda a, k: fn(a, k, params, backend="torch"), x, leak, w)
+    for reading in READINGS:
+        fn, _ = _cell(reading, params)
+        f = _grads(lambda a, k: fn(a, k, backend="triton"), x, leak, w)
+        t = _grads(lambda a, k: fn(a, k, backend="torch"), x, leak, w)
         assert torch.equal(f[0], t[0])
         assert cosine(f[1], t[1]) >= 0.9999 and cosine(f[2], t[2]) >= 0.9999
         assert f[2].shape == ()
@@ -113,7 +114,7 @@ def test_saves_only_the_smaller_of_input_and_membrane(backend, dtype):
     # fp32: the fp32 membrane; bf16: the bf16 input (half the bytes), m recomputed in backward
     assert sorted(saved, key=str) == sorted([((8, 2, 300), torch.float32 if dtype == torch.float32 else dtype),
                                              ((1,), torch.float32)], key=str)
-    _, gx_r, _ = _grads(lambda a, k: ref_published(a, k, False), x, leak, w)
+    _, gx_r, _ = _grads(_cell("lif")[1], x, leak, w)
     assert cosine(grads[0], gx_r) >= 0.9999
 
 
@@ -192,11 +193,12 @@ def _compile(kernel, dtype: str, arch: int, **constexprs):
 
 @pytest.mark.parametrize("arch", [80, 90], ids=["sm80", "sm90"])
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
-def test_kernels_compile_for_gpu(arch, dtype):
+@pytest.mark.parametrize("inplace", [False, True], ids=["plain", "inplace"])
+def test_kernels_compile_for_gpu(arch, dtype, inplace):
     size = 4 if dtype == "fp32" else 2
     keep_input = size < 4                 # bf16: forward writes no membrane, backward recomputes it
-    base = dict(T=8, OUT_BF16=dtype == "bf16", BLOCK=triton_lif.BLOCK)
-    fwd = _compile(triton_lif._lif_forward, dtype, arch, ANALOG=False, SAVE_M=not keep_input, **base)
+    base = dict(T=8, OUT_BF16=dtype == "bf16", BLOCK=triton_lif.BLOCK, INPLACE=inplace)
+    fwd = _compile(triton_lif._lif_forward, dtype, arch, ANALOG=inplace, SAVE_M=not keep_input, **base)
     bwd = _compile(triton_lif._lif_backward, dtype, arch, ANALOG=True, LEAK_GRAD=True, RECOMPUTE=keep_input,
                    **base)
     per_thread = triton_lif.BLOCK // (32 * triton_lif.NUM_WARPS)
@@ -216,11 +218,11 @@ def test_kernels_compile_for_gpu(arch, dtype):
 
 @pytest.mark.parametrize("backend", ["triton", "torch"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
-@pytest.mark.parametrize("analog", [False, True], ids=["lif", "liaf"])
-def test_spikes_in_keeps_bits_and_changes_nothing(backend, dtype, analog):
+@pytest.mark.parametrize("reading", list(READINGS))
+def test_spikes_in_keeps_bits_and_changes_nothing(backend, dtype, reading):
     x = (torch.rand(6, 3, 41, generator=torch.Generator().manual_seed(2)) < 0.4).to(dtype)
     w = torch.randn(x.shape, generator=torch.Generator().manual_seed(3))
-    fn = models.liaf if analog else models.lif
+    fn, _ = _cell(reading)
     results = []
     for spikes_in in (False, True):
         saved = []

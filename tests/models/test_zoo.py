@@ -53,7 +53,7 @@ def test_snn_resnet_structure_matches_the_published_description():
 
 def _train_step(name, **options):
     torch.manual_seed(0)
-    model = models.build(name, num_classes=7, **options).train()
+    model = models.build(name, num_classes=7, steps=2, **options).train()
     x = (torch.rand(2, 2, 2, 64, 64) < 0.3).float()                    # [T, B, C, H, W]
     logits = model(x)
     assert logits.shape == (2, 7)
@@ -84,7 +84,7 @@ def test_ann_baselines_run():
     out = m2(torch.randn(2, 1, 64, 64))
     out.sum().backward()
     assert out.shape == (2, 5) and m2.conv1.weight.grad is not None
-    m3 = models.build("resnet3d18", num_classes=5).eval()
+    m3 = models.build("resnet3d18", num_classes=5, steps=4).eval()
     with torch.no_grad():
         assert m3(torch.randn(4, 1, 2, 64, 64)).shape == (1, 5)        # [T, B, C, H, W]
     assert m3.conv1.padding == (3, 1, 1) and m3.conv1.stride == (1, 2, 2)
@@ -113,7 +113,69 @@ def test_summary_counts_multiply_adds():
     assert s.macs == resnet_macs(2, 112, (55, 28, 14, 7), (3, 4, 6, 3), 1000, steps=8)
     small = models.summary("lif_resnet18", input_shape=(2, 1, 2, 64, 64))
     assert small.macs == resnet_macs(2, 32, (15, 8, 4, 2), (2, 2, 2, 2), 1000, steps=2)
-    assert models.summary("tasnn_gesture").input_shape[0] == 60
+    assert models.summary("tasnn_gesture").input_shape[0] == 30
+
+
+def test_liaf_readings_per_network_and_in_the_summary():
+    """liaf_resnet18 carries LeakyReLU(m) as its config's in-place activation does; liaf_resnet34
+    and the LIF networks the plain membrane; an explicit option selects either for any LIAF net."""
+    r18, r34 = models.build("liaf_resnet18"), models.build("liaf_resnet34")
+    assert all(m.params.inplace_activation for m in r18.modules() if hasattr(m, "decay"))
+    assert not any(m.params.inplace_activation for m in r34.modules() if hasattr(m, "decay"))
+    plain18 = models.build("liaf_resnet18", params=models.LIFParams(inplace_activation=False))
+    assert not plain18.conv1.params.inplace_activation
+    fixed = models.build("liaf_resnet18", params=models.LIFParams(learn_decay=False))   # other options keep it
+    assert fixed.layer4[1].params.inplace_activation
+    assert models.build("liaf_resnet34", params=models.LIFParams(inplace_activation=True)).layer1[0].params.inplace_activation
+    with pytest.raises(ValueError, match="LIAF"):
+        models.build("lif_resnet18", params=models.LIFParams(inplace_activation=True))
+    assert "in-place LeakyReLU" in models.summary("liaf_resnet18").neuron
+    assert models.summary("liaf_resnet34").neuron.startswith("LIAF, plain")
+    assert models.summary("lif_resnet34").neuron.startswith("LIF, plain")
+    assert models.summary("resnet2d18").neuron is None
+
+
+def test_inputs_in_another_layout_are_refused_and_uint8_converted():
+    """The zoo's time-first models take [T, B, C, H, W] with their T (the published 8 unless built
+    with `steps=`): a batch-first [B, T, ...] batch, the published [B, C, T, H, W] or another T is
+    refused with the layout and the steps seen; 0/1 uint8 frames (ESDataset's) are converted."""
+    torch.manual_seed(0)
+    model = models.build("lif_resnet18", num_classes=5).eval()
+    frames = torch.rand(8, 2, 2, 32, 32) < 0.3                       # [T, B, 2, H, W], 0/1, T = 8
+    with torch.no_grad():
+        assert torch.equal(model(frames.to(torch.uint8)), model(frames.float()))
+        with pytest.raises(ValueError, match=r"LIF-ResNet takes \[T, B, 2, H, W\] \(time first, T = 8\); "
+                                             r".*T = 2 steps of batch 8 with 2 channels.*bt_to_tb"):
+            model(models.tb_to_bt(frames).float())                   # batch first: T and B swapped
+        with pytest.raises(ValueError, match=r"T = 2 steps of batch 2 with 8 channels.*bcthw_to_tbchw"):
+            model(models.tbchw_to_bcthw(frames).float())             # the published [B, C, T, H, W]
+        with pytest.raises(ValueError, match=r"T = 3 steps.*steps=3"):
+            model(frames[:3].float())
+        assert models.build("lif_resnet18", num_classes=5, steps=None).eval()(frames[:3]).shape == (2, 5)
+        with pytest.raises(ValueError, match=r"4-d tensor"):
+            model(frames[0].float())
+        with pytest.raises(TypeError, match="complex"):
+            model(frames.to(torch.complex64))
+        m3 = models.build("resnet3d18", num_classes=5).eval()
+        assert m3(frames.to(torch.uint8)).shape == (2, 5)
+        with pytest.raises(ValueError, match=r"3D-CNN ResNet takes .*T = 2 steps of batch 8"):
+            m3(models.tb_to_bt(frames))
+        m2 = models.build("resnet2d18", num_classes=5).eval()
+        assert torch.equal(m2(frames[0, :, :1].to(torch.uint8)), m2(frames[0, :, :1].float()))
+        with pytest.raises(ValueError, match=r"\[B, 1, H, W\]"):
+            m2(frames[0].float())
+
+
+def test_auto_backend_uses_only_recorded_gpus():
+    """`backend="auto"` takes the fused kernels only on the kinds of GPU recorded in
+    `FUSED_CHECKED`; the README says which that is today."""
+    from odg.models import _backend
+    assert _backend.fused_checked((9, 0), record=((9, 0),)) and not _backend.fused_checked((8, 0), record=((9, 0),))
+    readme = (ROOT / "README.md").read_text()
+    if _backend.FUSED_CHECKED:
+        assert "today on no GPU" not in readme
+    else:
+        assert not _backend.fused_checked((9, 0)) and "today on no GPU" in readme
 
 
 def test_cli_list_and_summary(capsys):
@@ -124,7 +186,9 @@ def test_cli_list_and_summary(capsys):
     assert "liaf_resnet18" in out and "11,693,233" in out and "tasnn_cifar10dvs" in out
     assert main(["models", "summary", "resnet3d34"]) == 0
     out = capsys.readouterr().out
-    assert "48,226,024" in out and "[T, B, 2, H, W]" in out
+    assert "48,226,024" in out and "[T, B, 2, H, W]" in out and "neurons" not in out
+    assert main(["models", "summary", "liaf_resnet18"]) == 0
+    assert "neurons      LIAF, in-place LeakyReLU(0.2) carried" in capsys.readouterr().out
     assert main(["models", "summary", "nope"]) == 2
     assert "unknown model" in capsys.readouterr().err
 

@@ -50,7 +50,7 @@ def test_one_meaning_per_option_name():
     assert "--workers" not in meaning and "--store" not in meaning
     dask = {p for (d, _), paths in meaning["--dask-workers"].items() for p in paths}
     assert dask == {("build", "imagenet"), ("build", "ucf101"), ("import", "es-imagenet"), ("import", "es-ucf101"),
-                    ("stats",), ("demo",)}
+                    ("stats",), ("demo",), ("compare",)}
     assert {p for paths in meaning["--threads"].values() for p in paths} >= {("convert",), ("train",)}
     assert {p for paths in meaning["--loader-workers"].values() for p in paths} == {("train",), ("pretrain", "ann")}
     assert {p for paths in meaning["--fold"].values() for p in paths} == {("build", "ucf101")}
