@@ -1,7 +1,7 @@
 """The dataset card's source digests (`odg.pipelines.card`): what they cost beside reading the source.
 
-    PATH=/work/venv/bin:$PATH python benchmarks/bench_card.py               # ~1 minute
-    PATH=/work/venv/bin:$PATH python benchmarks/bench_card.py --mb 2048 --files 100000
+    python benchmarks/bench_card.py               # ~1 minute
+    python benchmarks/bench_card.py --mb 2048 --files 100000
 
 1. Archive: `file_digest` (sha256 and md5 of every byte, one pass, md5 in a second thread)
    against reading the same file in the same blocks and doing nothing with them, both from the

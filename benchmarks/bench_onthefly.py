@@ -1,7 +1,7 @@
 """On-the-fly conversion vs JPEG decoding, vs reading a store, vs the published I2E pipeline: per core.
 
-    PATH=/work/venv/bin:$PATH python benchmarks/bench_onthefly.py                 # 120 generated photos, 5 rounds
-    PATH=/work/venv/bin:$PATH python benchmarks/bench_onthefly.py --images DIR    # any folder of JPEGs
+    python benchmarks/bench_onthefly.py                 # 120 generated photos, 5 rounds
+    python benchmarks/bench_onthefly.py --images DIR    # any folder of JPEGs
 
 One process, one thread everywhere (`cv2.setNumThreads(1)`, `torch.set_num_threads(1)`, odg's Numba
 kernels are single-threaded), the same images for every variant; per sample:

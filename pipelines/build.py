@@ -103,6 +103,8 @@ def scheduler_address(text: str) -> str:
     scheme, sep, rest = text.strip().partition("://")
     if not sep:
         scheme, rest = "tcp", text.strip()
+    if scheme == "inproc" and rest:     # a scheduler in this very process (programs calling main())
+        return f"inproc://{rest}"
     if scheme not in _SCHEMES:
         raise ValueError(f"unknown protocol {scheme + '://'!r} in {text!r} (one of {', '.join(_SCHEMES)})")
     host, colon, port = rest.rpartition(":")

@@ -120,7 +120,8 @@ def run_training(args, default_preset: str, ann: bool = False) -> int:
     store = args.store or getattr(args, "store_option", None)
     images = getattr(args, "images", None)
     if bool(store) == bool(images):
-        raise UserError("STORE or --images is required (one of the two)")
+        raise UserError("STORE is required (the store to train on)" + (", or --images ROOT (one of the two)"
+                                                                       if not ann else ""))
     method, augment = image_options(args)
     import dataclasses
 
