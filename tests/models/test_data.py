@@ -52,7 +52,7 @@ def build_store(tmp: Path, shard_size: int = 2) -> str:
     from odg.pipelines.cli import main as odg
     tree = make_tree(tmp / "tree")
     url = str(tmp / "store.zarr")
-    assert odg(["build", "imagenet", str(tree), url, "--split", "train", "--workers", "1",
+    assert odg(["build", "imagenet", str(tree), url, "--split", "train", "--dask-workers", "1",
                 "--shard-size", str(shard_size), "--quiet"]) == 0
     return url
 
@@ -376,8 +376,8 @@ def test_ucf_store_built_by_odg(tmp_path):
     (root / "ucfTrainTestlist" / "trainlist01.txt").write_text(f"Panning/{clip}.avi 1\n")
     (root / "ucfTrainTestlist" / "testlist01.txt").write_text("")
     url = str(tmp_path / "ucf.zarr")
-    assert odg(["build", "ucf101", str(root), url, "--split", "1", "--subset", "train", "--frames", str(frames),
-                "--workers", "1", "--quiet"]) == 0
+    assert odg(["build", "ucf101", str(root), url, "--fold", "1", "--subset", "train", "--frames", str(frames),
+                "--dask-workers", "1", "--quiet"]) == 0
     ds = ESDataset(url, "train1", layout="CTHW")
     f, label = ds[0]
     assert label == 0 and np.array_equal(f.numpy(), expected)

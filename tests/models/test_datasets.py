@@ -28,7 +28,7 @@ UCF = REPO / "tests" / "data" / "ucf"
 def store(tmp_path_factory):
     """train: the seven bundled photographs (ILSVRC2012 layout), shards of 3."""
     url = str(tmp_path_factory.mktemp("tv") / "es.zarr")
-    assert odg(["build", "imagenet", str(SAMPLE), url, "--split", "train", "--workers", "1", "--shard-size", "3",
+    assert odg(["build", "imagenet", str(SAMPLE), url, "--split", "train", "--dask-workers", "1", "--shard-size", "3",
                 "--quiet"]) == 0
     return url
 
@@ -173,8 +173,8 @@ def ucf_store(tmp_path_factory):
     (root / "ucfTrainTestlist" / "trainlist01.txt").write_text(f"Panning/{clip}.avi 1\n")
     (root / "ucfTrainTestlist" / "testlist01.txt").write_text("")
     url = str(tmp / "ucf.zarr")
-    assert odg(["build", "ucf101", str(root), url, "--split", "1", "--subset", "train", "--frames",
-                str(UCF / "frames"), "--workers", "1", "--quiet"]) == 0
+    assert odg(["build", "ucf101", str(root), url, "--fold", "1", "--subset", "train", "--frames",
+                str(UCF / "frames"), "--dask-workers", "1", "--quiet"]) == 0
     return url, np.load(UCF / "expected" / f"{clip}.npz")["arr_0"]       # published uint8 [2, 30, 240, 320]
 
 

@@ -63,7 +63,7 @@ def store(tmp_path_factory):
     tree = photo_tree(tmp / "tree")
     url = str(tmp / "store.zarr")
     for split, shard in (("train", 8), ("val", 4)):
-        assert odg(["build", "imagenet", str(tree), url, "--split", split, "--workers", "1",
+        assert odg(["build", "imagenet", str(tree), url, "--split", split, "--dask-workers", "1",
                     "--shard-size", str(shard), "--quiet"]) == 0
     return url
 
@@ -191,7 +191,7 @@ def test_two_process_ddp_on_cpu_agrees(store, tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "odg", "train", "--store", store, "--model", "lif_tiny", "--surrogate-halfwidth", "0.75",
+           "-m", "odg", "train", store, "--model", "lif_tiny", "--surrogate-halfwidth", "0.75",
            "--input-size", str(SIZE), "--batch-size", "4", "--num-classes", "4", "--epochs", "1",
            "--out", str(out), "--quiet", "--device", "cpu"]
     p = subprocess.run(cmd, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=180)
@@ -256,7 +256,7 @@ def test_pretrain_cli_and_finetune_from_init(ann_ckpt, store, tmp_path, capsys):
     assert "copied" in text and "adapted  conv1.decay" in text and "newly initialised 0" in text
     rep = json.loads((tmp_path / "snn.pt.transfer.json").read_text())
     assert rep["counts"]["new"] == 0 and rep["counts"]["copied"] > 40
-    assert odg(["train", "--store", store, "--init", str(ck), "--preset", "pipes-finetune", "--epochs", "1",
+    assert odg(["train", store, "--init", str(ck), "--preset", "pipes-finetune", "--epochs", "1",
                 "--batch-size", "4", "--input-size", str(SIZE), "--limit-steps", "2", "--out", str(tmp_path / "ft"),
                 "--quiet"]) == 0
     rows = read_metrics(tmp_path / "ft" / "metrics.jsonl")
@@ -317,9 +317,9 @@ def test_stem_warmup_trains_only_the_stem_then_everything(ann_ckpt, store, tmp_p
 
 
 def test_user_errors(store, tmp_path, capsys):
-    assert odg(["train", "--store", store, "--model", "nope", "--out", str(tmp_path / "r")]) == 2
+    assert odg(["train", store, "--model", "nope", "--out", str(tmp_path / "r")]) == 2
     assert "unknown model" in capsys.readouterr().err
-    assert odg(["train", "--store", store, "--model", "resnet2d18", "--input", "events",
+    assert odg(["train", store, "--model", "resnet2d18", "--input", "events",
                 "--out", str(tmp_path / "r")]) == 2
     assert "static images" in capsys.readouterr().err
     assert odg(["train", "--list-presets"]) == 0

@@ -35,7 +35,7 @@ def trees(tmp_path_factory):
 def clean_store(trees):
     """The reference build: one worker."""
     url = str(trees["base"] / "one.zarr")
-    assert odg("build", "imagenet", trees["bad"], url, "--split", "train", "--workers", 1, "--shard-size", 3,
+    assert odg("build", "imagenet", trees["bad"], url, "--split", "train", "--dask-workers", 1, "--shard-size", 3,
                "--quiet") == 0
     return url
 
@@ -86,7 +86,7 @@ def test_frames_and_random_access(clean_store):
 
 def test_two_workers_build_the_same_store(trees, clean_store):
     url = str(trees["base"] / "two.zarr")
-    assert odg("build", "imagenet", trees["bad"], url, "--split", "train", "--workers", 2, "--shard-size", 3,
+    assert odg("build", "imagenet", trees["bad"], url, "--split", "train", "--dask-workers", 2, "--shard-size", 3,
                "--quiet") == 0
     assert store_bytes(url) == store_bytes(clean_store)
 
@@ -103,7 +103,7 @@ def test_export_equals_published_vectors(trees, clean_store, tmp_path):
         np.testing.assert_array_equal(got["pos"], z["pos"])
         np.testing.assert_array_equal(got["neg"], z["neg"])
     # import back: the round trip gives the same files and label lines
-    assert odg("import", "es-imagenet", out, tmp_path / "r.zarr", "--workers", 1, "--quiet") == 0
+    assert odg("import", "es-imagenet", out, tmp_path / "r.zarr", "--dask-workers", 1, "--quiet") == 0
     assert odg("export", "es-imagenet", tmp_path / "r.zarr", tmp_path / "exp2", "--quiet") == 0
     assert sorted(lines) == sorted((tmp_path / "exp2" / "trainlabel.txt").read_text().splitlines())
     for rel in lines:
@@ -138,10 +138,10 @@ def test_info_json_and_verify(trees, clean_store, tmp_path, capsys):
 
 def test_refusals(trees, clean_store, tmp_path, capsys):
     # an existing split without --resume
-    assert odg("build", "imagenet", trees["bad"], clean_store, "--split", "train", "--workers", 1, "--quiet") == 2
+    assert odg("build", "imagenet", trees["bad"], clean_store, "--split", "train", "--dask-workers", 1, "--quiet") == 2
     assert "already exists" in capsys.readouterr().err
     # --resume with other inputs
-    assert odg("build", "imagenet", trees["bad"], clean_store, "--split", "train", "--workers", 1, "--quiet",
+    assert odg("build", "imagenet", trees["bad"], clean_store, "--split", "train", "--dask-workers", 1, "--quiet",
                "--resume", "--limit", "1") == 2
     assert "differ" in capsys.readouterr().err
     # an unknown class folder
@@ -165,8 +165,8 @@ def test_val_split_added_to_store_flat_and_archive(trees, tmp_path):
     for n, src in zip(names, ("astronaut", "page", "coffee", "cell")):
         shutil.copy(os.path.join(VEC, "images", src + ".png"), root / "val" / n)
     url = str(tmp_path / "s.zarr")
-    assert odg("build", "imagenet", root, url, "--split", "train", "--workers", 1, "--quiet") == 0
-    assert odg("build", "imagenet", root, url, "--split", "val", "--workers", 1, "--quiet") == 0
+    assert odg("build", "imagenet", root, url, "--split", "train", "--dask-workers", 1, "--quiet") == 0
+    assert odg("build", "imagenet", root, url, "--split", "val", "--dask-workers", 1, "--quiet") == 0
     st = open_store(url)
     assert st.splits == ["train", "val"]
     val = st["val"]
@@ -185,7 +185,7 @@ def test_val_split_added_to_store_flat_and_archive(trees, tmp_path):
         for n in names:
             t.add(root / "val" / n, arcname=n)
     url2 = str(tmp_path / "a.zarr")
-    assert odg("build", "imagenet", arch, url2, "--split", "val", "--workers", 1, "--quiet") == 0
+    assert odg("build", "imagenet", arch, url2, "--split", "val", "--dask-workers", 1, "--quiet") == 0
     v2 = open_store(url2)["val"]
     for col in ("label", "number", "name", "status", "reason", "shape", "count", "words"):
         np.testing.assert_array_equal(v2.array(col)[:], val.array(col)[:])
@@ -196,7 +196,7 @@ def test_train_archive_equals_extracted_tree(trees, clean_store, tmp_path):
     items, source = imagenet_items(arch, "train")
     assert source["layout"] == "archive" and all(it.offset > 0 for it in items)
     url = str(tmp_path / "arch.zarr")
-    assert odg("build", "imagenet", arch, url, "--split", "train", "--workers", 1, "--shard-size", 3, "--quiet") == 0
+    assert odg("build", "imagenet", arch, url, "--split", "train", "--dask-workers", 1, "--shard-size", 3, "--quiet") == 0
     a, b = open_store(url)["train"], open_store(clean_store)["train"]
     for col in ("label", "number", "name", "status", "reason", "shape", "count", "words"):
         np.testing.assert_array_equal(a.array(col)[:], b.array(col)[:])
@@ -234,7 +234,7 @@ def slow_tree(tmp_path_factory):
                 data = real_jpeg(name, scale=4.0 + 0.5 * i + k, quality=95 - flip)
                 (d / f"{wnid}_{i}{flip}.JPEG").write_bytes(data)
     url = str(root / "clean.zarr")
-    assert odg("build", "imagenet", root, url, "--split", "train", "--workers", 1, "--shard-size", 2, "--quiet") == 0
+    assert odg("build", "imagenet", root, url, "--split", "train", "--dask-workers", 1, "--shard-size", 2, "--quiet") == 0
     return root, url
 
 
@@ -271,7 +271,7 @@ def _markers(url):
 def test_killed_build_resumes_to_identical_store_and_second_build_refused(slow_tree, tmp_path):
     root, clean = slow_tree
     url = str(tmp_path / "resumed.zarr")
-    cmd = ODG + ["build", "imagenet", str(root), url, "--split", "train", "--workers", "2", "--shard-size", "2", "--quiet"]
+    cmd = ODG + ["build", "imagenet", str(root), url, "--split", "train", "--dask-workers", "2", "--shard-size", "2", "--quiet"]
     p = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: os.path.exists(os.path.join(url, "train", "_odg", "lock.json")), 60, "the build's lock")
@@ -285,7 +285,7 @@ def test_killed_build_resumes_to_identical_store_and_second_build_refused(slow_t
     assert 1 <= _markers(url) < 12, "the build was not interrupted mid-way"
     assert not open_store(url)["train"].complete
     assert odg("verify", url) == 1
-    assert odg("build", "imagenet", root, url, "--split", "train", "--workers", "2", "--shard-size", "2",
+    assert odg("build", "imagenet", root, url, "--split", "train", "--dask-workers", "2", "--shard-size", "2",
                "--quiet", "--resume") == 0
     assert store_bytes(url) == store_bytes(clean)
     assert odg("verify", url) == 0

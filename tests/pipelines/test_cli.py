@@ -21,7 +21,7 @@ def test_convert_folder_writes_published_files_and_tsv(tmp_path, capsys):
     for name, (data, _) in BAD_FILES.items():
         (src / name.replace(".JPEG", ".jpg")).write_bytes(data)
     out = tmp_path / "out"
-    assert odg("convert", src, "--out", out, "--quiet", "--workers", 2) == 0
+    assert odg("convert", src, "--out", out, "--quiet", "--threads", 2) == 0
     for stem in ("astronaut", "page", "cell", "coffee"):
         z, got = np.load(os.path.join(VEC, "expected", stem + ".npz")), np.load(out / f"{stem}.npz")
         np.testing.assert_array_equal(got["pos"], z["pos"])

@@ -66,7 +66,7 @@ def tree(tmp_path_factory):
 def built(tree, client, tmp_path_factory):
     """train by the `odg` command (its card records that command line), val through the API."""
     url = str(tmp_path_factory.mktemp("built") / "built.zarr")
-    cmd = [sys.executable, "-m", "odg", "build", "imagenet", str(tree), url, "--split", "train", "--workers", "1",
+    cmd = [sys.executable, "-m", "odg", "build", "imagenet", str(tree), url, "--split", "train", "--dask-workers", "1",
            "--shard-size", "2", "--quiet"]
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr

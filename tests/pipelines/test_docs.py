@@ -15,7 +15,7 @@ def test_store_md_plain_zarr_snippet(tmp_path):
     from odg.pipelines.cli import main
     vector_tree(str(tmp_path / "in"))
     url = str(tmp_path / "es-imagenet.zarr")
-    assert main(["build", "imagenet", str(tmp_path / "in"), url, "--split", "train", "--workers", "1", "--quiet"]) == 0
+    assert main(["build", "imagenet", str(tmp_path / "in"), url, "--split", "train", "--dask-workers", "1", "--quiet"]) == 0
     text = open(os.path.join(ROOT, "docs", "STORE.md")).read()
     code = re.findall(r"```python\n(.*?)```", text, re.S)[0]
     code = code.replace('"es-imagenet.zarr"', repr(url)).replace('g["val"]', 'g["train"]')

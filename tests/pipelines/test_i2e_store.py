@@ -20,7 +20,7 @@ def built(tmp_path_factory):
     base = tmp_path_factory.mktemp("i2e")
     tree = bad_tree(str(base / "tree"))
     url = str(base / "i2e.zarr")
-    assert odg("build", "imagenet", tree, url, "--split", "train", "--method", "i2e", "--workers", 1,
+    assert odg("build", "imagenet", tree, url, "--split", "train", "--method", "i2e", "--dask-workers", 1,
                "--shard-size", 4, "--quiet") == 0
     return tree, url
 
@@ -84,7 +84,7 @@ def test_convert_writes_the_published_i2e_files(built, tmp_path, split, capsys):
     tree, _ = built
     out = tmp_path / "conv"
     assert odg("convert", os.path.join(tree, "train"), "--out", out, "--method", "i2e", "--split", split,
-               "--quiet", "--workers", 1) == 0
+               "--quiet", "--threads", 1) == 0
     rows = [ln.split("\t") for ln in (out / "convert.tsv").read_text().splitlines()[1:]]
     kept = [r for r in rows if r[1] == "kept"]
     assert kept and all(r[1] in ("kept", "unreadable") for r in rows)

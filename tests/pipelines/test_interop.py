@@ -61,7 +61,7 @@ def exported(tmp_path_factory):
                            [cv2.IMWRITE_JPEG_QUALITY, 92])
     url = str(tmp / "store.zarr")
     for split in ("train", "val"):
-        assert odg(["build", "imagenet", str(tmp / "tree"), url, "--split", split, "--workers", "1",
+        assert odg(["build", "imagenet", str(tmp / "tree"), url, "--split", split, "--dask-workers", "1",
                     "--shard-size", "2", "--quiet"]) == 0
     out = str(tmp / "ES-imagenet-0.18")
     assert odg(["export", "es-imagenet", url, out, "--quiet"]) == 0

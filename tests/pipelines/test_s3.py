@@ -172,9 +172,9 @@ def test_missing_filesystem_package_names_the_extra(tmp_path):
     commands, want = [], []
     for url, module, extra in (("s3://bucket/es.zarr", "s3fs", "s3"), ("gs://bucket/es.zarr", "gcsfs", "gcs"),
                                ("gcs://bucket/es.zarr", "gcsfs", "gcs")):
-        for args in (["build", "imagenet", str(SAMPLE), url, "--split", "train", "--workers", "1", "--quiet"],
+        for args in (["build", "imagenet", str(SAMPLE), url, "--split", "train", "--dask-workers", "1", "--quiet"],
                      ["info", url], ["verify", url], ["stats", url, "--out", str(tmp_path / "r")],
-                     ["export", "es-imagenet", url, str(tmp_path / "x")], ["train", "--store", url, "--model", "lif_tiny"]):
+                     ["export", "es-imagenet", url, str(tmp_path / "x")], ["train", url, "--model", "lif_tiny"]):
             commands.append(args)
             want.append((module, extra))
     r = subprocess.run([sys.executable, "-c", BLOCKED, json.dumps(["s3fs", "gcsfs"]), json.dumps(commands)],

@@ -14,7 +14,7 @@ def split(request, tmp_path_factory):
     base = tmp_path_factory.mktemp(f"k{request.param}")
     root = bad_tree(str(base / "in"))
     url = str(base / "s.zarr")
-    assert main(["build", "imagenet", root, url, "--split", "train", "--workers", "1", "--quiet",
+    assert main(["build", "imagenet", root, url, "--split", "train", "--dask-workers", "1", "--quiet",
                  "--shard-size", str(request.param)]) == 0
     return open_store(url)["train"]
 

@@ -139,7 +139,7 @@ def scheduler():
 def clean_store(ucf_tree, tmp_path_factory):
     """The reference: every clip of split 1, one worker, one clip per shard."""
     url = str(tmp_path_factory.mktemp("stores") / "one.zarr")
-    assert odg("build", "ucf101", ucf_tree, url, "--split", 1, "--subset", "all", "--workers", 1,
+    assert odg("build", "ucf101", ucf_tree, url, "--fold", 1, "--subset", "all", "--dask-workers", 1,
                "--shard-size", 1, "--quiet") == 0
     return url
 
@@ -148,7 +148,7 @@ def clean_store(ucf_tree, tmp_path_factory):
 
 def test_frames_build_export_exact_and_round_trip(frames_tree, scheduler, expected, tmp_path):
     url = tmp_path / "f.zarr"
-    assert odg("build", "ucf101", frames_tree, url, "--split", 1, "--subset", "train", "--frames",
+    assert odg("build", "ucf101", frames_tree, url, "--fold", 1, "--subset", "train", "--frames",
                DATA / "frames", "--scheduler", scheduler, "--quiet") == 0
     st = open_store(str(url))
     assert st.kind == "es-ucf101" and st.splits == ["train1"] and st.classes == [[0, "Panning"]]
@@ -226,7 +226,7 @@ def test_every_clip_outcome(clean_store, ucf_tree, expected):
 
 def test_two_workers_build_the_same_store(clean_store, ucf_tree, tmp_path):
     url = str(tmp_path / "two.zarr")
-    assert odg("build", "ucf101", ucf_tree, url, "--split", 1, "--subset", "all", "--workers", 2,
+    assert odg("build", "ucf101", ucf_tree, url, "--fold", 1, "--subset", "all", "--dask-workers", 2,
                "--shard-size", 1, "--quiet") == 0
     assert store_bytes(url) == store_bytes(clean_store)
 
@@ -262,7 +262,7 @@ def _markers(url, split):
 
 def test_killed_build_resumes_to_identical_store(clean_store, ucf_tree, tmp_path):
     url = str(tmp_path / "resumed.zarr")
-    cmd = ODG + ["build", "ucf101", str(ucf_tree), url, "--split", "1", "--subset", "all", "--workers", "1",
+    cmd = ODG + ["build", "ucf101", str(ucf_tree), url, "--fold", "1", "--subset", "all", "--dask-workers", "1",
                  "--shard-size", "1", "--quiet"]
     p = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first = os.path.join(url, "all1", "_odg", "shards", "000000.json")
@@ -278,7 +278,7 @@ def test_killed_build_resumes_to_identical_store(clean_store, ucf_tree, tmp_path
     assert 1 <= _markers(url, "all1") < 12, "the build was not interrupted mid-way"
     assert not open_store(url)["all1"].complete
     assert odg("verify", url) == 1
-    assert odg("build", "ucf101", ucf_tree, url, "--split", 1, "--subset", "all", "--workers", 1,
+    assert odg("build", "ucf101", ucf_tree, url, "--fold", 1, "--subset", "all", "--dask-workers", 1,
                "--shard-size", 1, "--quiet", "--resume") == 0
     assert store_bytes(url) == store_bytes(clean_store)
 
