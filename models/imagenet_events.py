@@ -52,13 +52,15 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from odg import odg_events
 from odg.augment import apply as apply_draw
-from odg.events import words_frame_shift
 from odg.i2e import i2e_words, preprocess, write_planes
 from odg.pipelines import imagenet as inet
 from odg.pipelines.store.schema import KEPT, STATUS_NAMES
 
-from .data import (LAYOUTS, TimeFirstItem, _dense_batch, _packed_batch, _release, as_batch, batch_shape, collate_events, fill_batch,
-                   new_batch, plane_strides, rank_and_world)
+from odg.bits import dense_batch, packed_batch
+
+from .data import (LAYOUTS, SharedBatchPool, TimeFirstItem, as_batch, batch_shape, collate_events, fill_batch, new_batch,
+                   plane_strides, rank_and_world)
+from .data.pool import release
 
 __all__ = ["ImageNetEvents", "EpochSampler"]
 
@@ -121,6 +123,7 @@ class ImageNetEvents(Dataset):
         self.word_dtype = inet.store_layout(self.params)[2]
         self.epoch = 0
         self.shm_pool = False
+        self.batch_pool = SharedBatchPool()
         self.skipped: list = []
         self._known: dict = {}          # input -> (status, reason) of inputs that never give a sample
 
@@ -148,7 +151,7 @@ class ImageNetEvents(Dataset):
         persistent workers and pooled worker buffers; `kwargs` go to the DataLoader."""
         import copy
         ds = copy.copy(self)
-        ds.shm_pool = True
+        ds.shm_pool, ds.batch_pool = True, SharedBatchPool()
         ds.skipped, ds._known = [], {}
         sampler = EpochSampler(len(ds), shuffle=shuffle, seed=seed, rank=rank, world_size=world_size)
         kwargs.setdefault("persistent_workers", num_workers > 0)
@@ -169,7 +172,7 @@ class ImageNetEvents(Dataset):
             r = odg_events(image if d is None else apply_draw(image, d), self.params)
             if not r.kept:
                 return inet.odg_outcome(r, self.params)
-            self._place(r.words, *words_frame_shift(r.shape, self.params, self.centre), b, out, B)
+            self._place(r.words, *self.params.words_shift(*r.shape, self.centre), b, out, B)
             return _KEPT
         return inet.item_outcome(self.items[n], convert, self.max_pixels)
 
@@ -196,9 +199,9 @@ class ImageNetEvents(Dataset):
         row, bpos, drs, dcs = v[0:1], v[1:2], v[2:3], v[3:4]
         block = words[None]
         if self.packed:
-            _packed_batch(block, row, bpos, drs, dcs, H, W, out.reshape(B, H * W))
+            packed_batch(block, row, bpos, drs, dcs, H, W, out.reshape(B, H * W))
         else:
-            _dense_batch(block, row, bpos, drs, dcs, self.steps, H, W, out.reshape(-1, H * W),
+            dense_batch(block, row, bpos, drs, dcs, self.steps, H, W, out.reshape(-1, H * W),
                          *plane_strides(self.layout, B, self.steps))
 
     def _record(self, epoch: int, n: int, res: dict) -> None:
@@ -244,7 +247,8 @@ class ImageNetEvents(Dataset):
         """(batch tensor, labels tensor, pool slot buffer or None, payload bytes, labels offset);
         every slot's planes are written whole (words with their zero margins, or I2E planes)."""
         shape = batch_shape(self.layout, self.packed, self.steps, self.frame_shape, len(pos))
-        t, labels, raw, nbytes, loff = new_batch(shape, self.word_dtype, self.packed, self.dtype, len(pos), pooled)
+        t, labels, raw, nbytes, loff = new_batch(shape, self.word_dtype, self.packed, self.dtype, len(pos),
+                                                 self.batch_pool if pooled else None)
         got = []
         fill_batch(t, self.packed, self.dtype, lambda out: got.append(self._fill(epoch, pos, out)))
         k = len(got[0])
@@ -252,7 +256,7 @@ class ImageNetEvents(Dataset):
             labels.numpy()[:] = got[0]
             return t, labels, raw, nbytes, loff
         if raw is not None:                             # dropped inputs: a batch of the k samples left
-            _release(raw)
+            release(raw)
         small = torch.tensor(got[0], dtype=torch.int64)
         kept = t[:, :k] if (not self.packed and self.layout == "TCHW") else t[:k]
         return kept.contiguous(), small, None, 0, 0

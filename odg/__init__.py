@@ -6,7 +6,10 @@
 - `I2EParams`, `i2e_frames`, `i2e_events` (`odg.i2e`): the I2E method, with its published image
   preprocessing (`odg.resize`: torchvision's antialiased bilinear resize of uint8 images);
 - `Augment` (`odg.augment`): seeded image augmentation before a conversion;
-- `odg.events`: the event record and its frame / published / bit-packed forms;
+- `odg.bits`: the packed-word convention (bit `2 k + c`, c = 0 ON) every store keeps, with its
+  pack/unpack and batch kernels; `odg.events`: the event record and its frame / published /
+  bit-packed forms;
+- `odg.framing`: a source image framed as the published loader frames its events;
 - `to_tonic`: the event record as tonic's (`t` in microseconds, `p` bool).
 
 Subpackages: `odg.pipelines` (sources, the store, Dask builds, statistics, the CLI) and

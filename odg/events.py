@@ -18,14 +18,16 @@ starting at 16. That crop loses events of images whose short side resizes to abo
 pixels; `events_to_words`/`words_to_events` keep the uncropped window losslessly.
 
 Bit-packed words are the lossless per-pixel form: an unsigned integer `[G, G]` over the event
-window (`G = params.grid`, 223 published), bit `2 * (t - 1) + (1 - p)` set when the event
-`(t, p)` occurred at that pixel (uint16 for T = 8; uint32/uint64 for longer trajectories).
+window (`G = params.grid`, 223 published), in the packed-word convention of `odg.bits` (the event
+`(t, p)` sets bit `bit(t - 1, channel(p))`; uint16 for T = 8, uint32/uint64 for longer
+trajectories).
 """
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
 
+from .bits import bit, bit_counts, channel, dense_batch, pack, unpack, word_dtype
 from .params import ODGParams
 
 EVENT_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i2"), ("p", "i1")])
@@ -36,15 +38,6 @@ def make_events(x, y, t, p) -> np.ndarray:
     ev = np.empty(len(x), EVENT_DTYPE)
     ev["x"], ev["y"], ev["t"], ev["p"] = x, y, t, p
     return ev
-
-
-def word_dtype(steps: int) -> np.dtype:
-    """The smallest unsigned integer holding 2 bits per step."""
-    bits = 2 * steps
-    for dt in (np.uint8, np.uint16, np.uint32, np.uint64):
-        if np.dtype(dt).itemsize * 8 >= bits:
-            return np.dtype(dt)
-    raise ValueError(f"{steps} steps need {bits} bits per pixel; at most 64 are supported")
 
 
 # -- published per-sample arrays ------------------------------------------------------------
@@ -90,7 +83,7 @@ def _scatter(x, y, t, p, frames, dr, dc):
         c = x[i] + dc
         k = t[i] - 1
         if 0 <= r < H and 0 <= c < W and 0 <= k < T:
-            frames[k, 1 - p[i], r, c] = 1
+            frames[k, channel(p[i]), r, c] = 1
 
 
 def events_to_frames(events: np.ndarray, shape: tuple[int, int], params: ODGParams = ODGParams(),
@@ -103,12 +96,9 @@ def events_to_frames(events: np.ndarray, shape: tuple[int, int], params: ODGPara
     loader's behaviour).
     """
     _check_events(events)
-    a, b = shape
-    sr, sc = params.centring(a, b) if centre else (0, 0)
     S = params.frame_size
     frames = np.zeros((params.steps, 2, S, S), np.uint8)
-    _scatter(events["x"], events["y"], events["t"], events["p"], frames,
-             sr - params.frame_offset, sc - params.frame_offset)
+    _scatter(events["x"], events["y"], events["t"], events["p"], frames, *params.frame_shift(*shape, centre))
     return frames
 
 
@@ -132,7 +122,7 @@ def _pack(x, y, t, p, words, r0, c0):
         r = y[i] - r0
         c = x[i] - c0
         if 0 <= r < G0 and 0 <= c < G1 and t[i] >= 1:
-            words[r, c] |= words.dtype.type(1) << (2 * (t[i] - 1) + 1 - p[i])
+            words[r, c] |= words.dtype.type(1) << bit(t[i] - 1, channel(p[i]))
         else:
             bad += 1
     return bad
@@ -155,21 +145,9 @@ def events_to_words(events: np.ndarray, shape: tuple[int, int], params: ODGParam
     return words
 
 
-@nb.njit(nogil=True, cache=True)
-def _word_counts(words, steps):
-    counts = np.zeros((steps, 2), np.int64)
-    for i in range(words.shape[0]):
-        for j in range(words.shape[1]):
-            w = np.uint64(words[i, j])
-            for k in range(steps):
-                counts[k, 0] += (w >> np.uint64(2 * k)) & np.uint64(1)
-                counts[k, 1] += (w >> np.uint64(2 * k + 1)) & np.uint64(1)
-    return counts
-
-
 def word_counts(words: np.ndarray, steps: int) -> np.ndarray:
     """Events per step and polarity, int64 `[T, 2]` (ON, OFF), of bit-packed words `[H, W]`."""
-    return _word_counts(np.asarray(words), steps)
+    return bit_counts(np.asarray(words)[None], steps)[0][0]
 
 
 @nb.njit(nogil=True, cache=True)
@@ -184,17 +162,17 @@ def _unpack(words, offsets, r0, c0, x, y, t, p):
             if w == 0:
                 continue
             for k in range(steps):
-                bits = (w >> np.uint64(2 * k)) & np.uint64(3)
-                if bits == 0:
+                pair = (w >> np.uint64(bit(k, 0))) & np.uint64(3)      # both channels of step k
+                if pair == 0:
                     continue
                 for q in range(2):
-                    if bits & np.uint64(1 << q):
+                    if pair & np.uint64(1 << q):
                         n = pos[k]
                         pos[k] = n + 1
                         x[n] = j + c0
                         y[n] = i + r0
                         t[n] = k + 1
-                        p[n] = 1 - q
+                        p[n] = channel(q)       # channel() is its own inverse: channel q has polarity 1 - q
 
 
 def words_to_events(words: np.ndarray, shape: tuple[int, int], params: ODGParams = ODGParams(),
@@ -213,59 +191,29 @@ def words_to_events(words: np.ndarray, shape: tuple[int, int], params: ODGParams
     return make_events(x, y, t, p)
 
 
-@nb.njit(nogil=True, cache=True)
-def _words_to_frames(words, steps, dr, dc, out):
-    G0, G1 = words.shape
-    S0, S1 = out.shape[2], out.shape[3]
-    for i in range(G0):
-        r = i + dr
-        if r < 0 or r >= S0:
-            continue
-        for j in range(G1):
-            c = j + dc
-            if c < 0 or c >= S1:
-                continue
-            w = np.uint64(words[i, j])
-            if w:
-                for k in range(steps):
-                    out[k, 0, r, c] = (w >> np.uint64(2 * k)) & np.uint64(1)
-                    out[k, 1, r, c] = (w >> np.uint64(2 * k + 1)) & np.uint64(1)
-
-
-def words_frame_shift(shape: tuple[int, int], params: ODGParams = ODGParams(), centre: bool = True) -> tuple[int, int]:
-    """`(dr, dc)`: word `[i, j]` of a sample of resized shape `shape` is frame pixel `(i + dr, j + dc)`."""
-    a, b = shape
-    r0, c0 = params.window_origin(a, b)
-    sr, sc = params.centring(a, b) if centre else (0, 0)
-    return r0 + sr - params.frame_offset, c0 + sc - params.frame_offset
-
-
 def words_to_frames(words: np.ndarray, shape: tuple[int, int], params: ODGParams = ODGParams(),
                     centre: bool = True, out: np.ndarray | None = None) -> np.ndarray:
     """Dense `[T, 2, S, S]` uint8 frames straight from words; equals `events_to_frames`.
 
-    `out`, when given, must be a zeroed uint8 array of that shape (for batched reads).
+    `out`, when given, must be a C-contiguous uint8 array of that shape (it is overwritten whole).
     """
-    S = params.frame_size
+    S, T = params.frame_size, params.steps
     if out is None:
-        out = np.zeros((params.steps, 2, S, S), np.uint8)
-    _words_to_frames(words, params.steps, *words_frame_shift(shape, params, centre), out)
+        out = np.empty((T, 2, S, S), np.uint8)
+    elif out.shape != (T, 2, S, S) or out.dtype != np.uint8 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous uint8 array of shape {(T, 2, S, S)}")
+    zero = np.zeros(1, np.int64)
+    dr, dc = params.words_shift(*shape, centre)
+    dense_batch(np.ascontiguousarray(words)[None], zero, zero, zero + dr, zero + dc, T, S, S,
+                out.reshape(2 * T, S * S), 2, 0, 1)
     return out
 
 
 def pack_frames(frames: np.ndarray) -> np.ndarray:
-    """Bit-pack dense `[..., T, 2, H, W]` 0/1 frames into per-pixel words `[..., H, W]`."""
-    frames = np.asarray(frames)
-    T = frames.shape[-4]
-    dt = word_dtype(T)
-    f = frames.reshape(frames.shape[:-4] + (2 * T,) + frames.shape[-2:]).astype(dt)
-    shifts = np.arange(2 * T, dtype=dt).reshape((2 * T, 1, 1))
-    return np.bitwise_or.reduce(f << shifts, axis=-3)
+    """Bit-pack dense `[..., T, 2, H, W]` 0/1 frames into per-pixel words `[..., H, W]` (`odg.bits.pack`)."""
+    return pack(frames)
 
 
 def unpack_frames(words: np.ndarray, steps: int) -> np.ndarray:
-    """Inverse of `pack_frames`: words `[..., H, W]` → uint8 `[..., T, 2, H, W]`."""
-    words = np.asarray(words)
-    shifts = np.arange(2 * steps, dtype=words.dtype).reshape((2 * steps, 1, 1))
-    bits = ((words[..., None, :, :] >> shifts) & 1).astype(np.uint8)
-    return bits.reshape(words.shape[:-2] + (steps, 2) + words.shape[-2:])
+    """Inverse of `pack_frames`: words `[..., H, W]` → uint8 `[..., T, 2, H, W]` (`odg.bits.unpack`)."""
+    return unpack(words, steps)

@@ -90,6 +90,22 @@ class ODGParams:
         """The published loader's shift of a sample with resized shape (a, b)."""
         return (self.long_side - a) // 2, (self.long_side - b) // 2
 
+    def frame_shift(self, a: int, b: int, centre: bool = True, origin: tuple = (0, 0)) -> tuple[int, int]:
+        """`(dr, dc)`: canvas position `origin + (i, j)` of a sample of resized shape (a, b) is pixel
+        `(i + dr, j + dc)` of the published loader's `frame_size` frames (the centring shift when
+        `centre`, then the crop at `frame_offset`).
+
+        `origin` (0, 0): event coordinates (`events_to_frames`); `window_origin(a, b)`: word
+        `[i, j]` of the event window (`words_to_frames`, the training loader); (1, 1): the resized
+        image drawn at the trajectory's centre offset (`odg.framing.frame_image`).
+        """
+        sr, sc = self.centring(a, b) if centre else (0, 0)
+        return origin[0] + sr - self.frame_offset, origin[1] + sc - self.frame_offset
+
+    def words_shift(self, a: int, b: int, centre: bool = True) -> tuple[int, int]:
+        """`frame_shift` of the words: word `[i, j]` is frame pixel `(i + dr, j + dc)`."""
+        return self.frame_shift(a, b, centre, self.window_origin(a, b))
+
     def window_origin(self, a: int, b: int) -> tuple[int, int]:
         """Canvas (row, col) of the first value inside the window for a sample of shape (a, b)."""
         lo = self.window[0] + 1

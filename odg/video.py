@@ -30,8 +30,8 @@ Gaussians of std 0.03 centred on `hi` (ON) and `lo` (OFF), clamped to ON >= 0.01
 with `np.random.default_rng(seed)`: first the ON array `[S, H, W]`, then the OFF array.
 
 Bit packing (`pack_clip`/`unpack_clip`): a clip of `S <= 32` difference frames packs losslessly
-into one uint64 word per pixel, `[H, W]`, bit `2 * s + c` set when `events[c, s]` is 1
-(c = 0 ON, 1 OFF).
+into one uint64 word per pixel, `[H, W]`, in the packed-word convention of `odg.bits` (difference
+frame `s` is step `s`).
 """
 from __future__ import annotations
 
@@ -43,6 +43,8 @@ from functools import lru_cache
 import cv2
 import numba as nb
 import numpy as np
+
+from . import bits
 
 _INTERPOLATIONS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST,
                    "cubic": cv2.INTER_CUBIC}
@@ -329,40 +331,10 @@ def es_ucf101_events(frames, params: UCFParams = UCFParams(), *, return_threshol
 
 # -- bit packing ----------------------------------------------------------------------------
 
-@nb.njit(nogil=True, cache=True)
-def _pack(ev, words):
-    _, S, H, W = ev.shape
-    bad = 0
-    for s in range(S):
-        for c in range(2):
-            sh = np.uint64(2 * s + c)
-            e = ev[c, s]
-            for r in range(H):
-                for x in range(W):
-                    v = e[r, x]
-                    bad |= v
-                    words[r, x] |= np.uint64(v & 1) << sh
-    return bad
-
-
-@nb.njit(nogil=True, cache=True)
-def _unpack(words, out):
-    S = out.shape[1]
-    w = words.reshape(-1)
-    o = out.reshape(2 * S, -1)            # row 2 * ... is (c, s) in [2, S] order: c * S + s
-    one = np.uint64(1)
-    for s in range(S):
-        for c in range(2):
-            sh = np.uint64(2 * s + c)
-            row = o[c * S + s]
-            for i in range(w.shape[0]):
-                row[i] = np.uint8((w[i] >> sh) & one)
-
-
 def pack_clip(events: np.ndarray) -> np.ndarray:
     """Pack clip events uint8 `[2, S, H, W]` (0/1, S <= 32) into uint64 words `[H, W]`.
 
-    Bit `2 * s + c` of a pixel's word is `events[c, s]` at that pixel (c = 0 ON, 1 OFF).
+    Bit `odg.bits.bit(s, c)` of a pixel's word is `events[c, s]` at that pixel (c = 0 ON, 1 OFF).
     Lossless: `unpack_clip(pack_clip(e), S)` equals `e`.
     """
     ev = np.asarray(events)
@@ -372,11 +344,7 @@ def pack_clip(events: np.ndarray) -> np.ndarray:
         raise ValueError(f"events must be uint8 (0/1) or bool, got dtype {ev.dtype}")
     if ev.shape[1] > 32:
         raise ValueError(f"at most 32 steps fit 64-bit words, got {ev.shape[1]}")
-    ev = np.ascontiguousarray(ev).view(np.uint8)
-    words = np.zeros(ev.shape[2:], np.uint64)
-    if _pack(ev, words) > 1:
-        raise ValueError("events must hold only 0 and 1")
-    return words
+    return bits.pack(ev, "CTHW", np.uint64)
 
 
 def unpack_clip(words: np.ndarray, steps: int) -> np.ndarray:
@@ -393,6 +361,4 @@ def unpack_clip(words: np.ndarray, steps: int) -> np.ndarray:
         raise ValueError(f"steps must be an integer in 1..32, got {steps!r}")
     if steps < 32 and w.size and (w >> np.uint64(2 * steps)).any():
         raise ValueError(f"words have bits set beyond {steps} steps ({2 * steps} bits)")
-    out = np.empty((2, int(steps)) + w.shape, np.uint8)
-    _unpack(np.ascontiguousarray(w), out)
-    return out
+    return bits.unpack(w, int(steps), "CTHW")

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from odg.framing import frame_image
+
 from ..data import ESDataset, ShardSampler
 from ..imagenet_events import ImageNetEvents
 from .model_config import ModelConfig
@@ -50,10 +52,10 @@ class SourceImages(Dataset):
     `ShardSampler` works on it). Needs a split built from a folder that is still reachable."""
 
     def __init__(self, store, split: str):
-        from odg.pipelines.store import KIND_IMAGENET, open_store
+        from odg.pipelines.store import open_store
         es = ESDataset(store, split)
         st = open_store(es.url)
-        if st.kind != KIND_IMAGENET:
+        if st.layout.odg_params is None:
             raise ValueError("input 'rgb' needs an ES-ImageNet store (the source JPEGs)")
         sr = st[split]
         src = sr.attrs.get("source") or {}
@@ -76,10 +78,12 @@ class SourceImages(Dataset):
         return len(self.names)
 
     def __getitem__(self, i: int):
-        from odg.pipelines.stats.gallery import source_view
-        img = source_view(os.path.join(self.root, self.names[i]), self.shapes[i], self.params)
+        import cv2
+        path = os.path.join(self.root, self.names[i])
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
         if img is None:
-            raise OSError(f"cannot read {os.path.join(self.root, self.names[i])}")
+            raise OSError(f"cannot read {path}")
+        img = frame_image(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), self.shapes[i], self.params)
         return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), int(self.labels[i])
 
 
@@ -187,6 +191,5 @@ def prepare(batch: torch.Tensor, cfg: ModelConfig, input_size: int | None, devic
 
 def odg_params_of(store: str):
     """The store's ODG parameters (ES-ImageNet) or None."""
-    from odg.pipelines.store import KIND_IMAGENET, open_store
-    st = open_store(store)
-    return st.params if st.kind == KIND_IMAGENET else None
+    from odg.pipelines.store import open_store
+    return open_store(store).layout.odg_params

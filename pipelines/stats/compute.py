@@ -20,59 +20,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..store import KEPT, DISCARDED, REJECTED, KIND_I2E, KIND_UCF101, open_store
+from odg.bits import bit_counts
+
+from ..store import KEPT, DISCARDED, REJECTED, open_store
 from . import distributions as dist
 from .distributions import nice_width
-from .kernels import bit_counts, dense_clip
 
 FORMAT = "odg-stats"
 FORMAT_VERSION = 1
 NPZ_SAMPLE = 2000          # published npz size: every kept sample up to this many, else this many evenly spaced
 HIST_BINS = 60             # about this many bins in the events-per-sample histogram
 TOP = 10                   # classes named at each end
-
-
-# -- the store's geometry -------------------------------------------------------------------
-
-def steps_of(store) -> int:
-    """T: time steps per sample, from the store's parameters (ES-ImageNet: trajectory steps;
-    ES-UCF101: difference frames; I2E: direction groups; a method that states `steps`: that)."""
-    p = store.meta["params"]
-    if store.kind == KIND_UCF101:
-        return int(p.get("n_frames", 31)) - 1
-    if store.kind == KIND_I2E:
-        return len(p["directions"])
-    if "trajectory" in p:
-        return len(p["trajectory"]) - 1
-    return int(p["steps"])
-
-
-def event_volume(store, shapes: np.ndarray) -> np.ndarray:
-    """Per sample, the entries of the published dense tensor: events / volume is the event rate.
-
-    ES-ImageNet: 224 x 224 x T x 2 (the published loader's frames). I2E: the module's S x S x T x 2.
-    ES-UCF101: H x W x S x 2 of the clip (`shape` holds the clip's (H, W))."""
-    T = steps_of(store)
-    if store.kind == KIND_UCF101:
-        return shapes[:, 0].astype(np.float64) * shapes[:, 1] * T * 2
-    p = store.meta["params"]
-    S = int(p["size"] if store.kind == KIND_I2E else p.get("frame_size", 224))
-    return np.full(len(shapes), float(S * S * T * 2))
-
-
-def density_frame(store, H: int, W: int) -> tuple[dict | None, str]:
-    """The density map's coordinates: `origin` {x, y}, the event record's coordinates (x = column,
-    y = row) of map pixel [0, 0] (None when the window moves with each sample), and a description."""
-    if store.kind == KIND_UCF101 or "window" not in store.meta["params"]:
-        what = "clip frame" if store.kind == KIND_UCF101 else "event frame"
-        return {"x": 0, "y": 0}, f"{what} ({H} x {W}): x = column, y = row"
-    p = store.params
-    if p.centred_window:
-        return None, (f"{H} x {W} event window, shifted with each sample's centring (centred_window): "
-                      "x = column, y = row within the window")
-    r0, c0 = p.window_origin(p.long_side, p.long_side)
-    return {"x": c0, "y": r0}, (f"{H} x {W} event window in canvas coordinates: x = column {c0}..{c0 + W - 1}, "
-                                f"y = row {r0}..{r0 + H - 1}")
 
 
 def class_table(store) -> list[tuple[str | None, str]]:
@@ -95,18 +53,10 @@ def npz_rows(kept: np.ndarray, limit: int = NPZ_SAMPLE) -> np.ndarray:
     return kept[np.round(np.linspace(0, len(kept) - 1, limit)).astype(np.int64)]
 
 
-def published_npz_size(kind: str, words: np.ndarray, shape, params, steps: int) -> int:
+def published_npz_size(layout, words: np.ndarray, shape) -> int:
     """Bytes of the sample's file in the published layout (`np.savez_compressed`, as `odg export` writes)."""
     buf = io.BytesIO()
-    if kind == KIND_UCF101:
-        np.savez_compressed(buf, dense_clip(words, steps))
-    elif kind == KIND_I2E:                  # the published I2E file: one bool [T, 2, S, S] array
-        from odg import unpack_frames
-        np.savez_compressed(buf, unpack_frames(words, steps).astype(bool))
-    else:
-        from odg import events_to_published, words_to_events
-        pos, neg = events_to_published(words_to_events(words, tuple(int(v) for v in shape), params))
-        np.savez_compressed(buf, pos=pos, neg=neg)
+    np.savez_compressed(buf, **layout.published_arrays(words, shape))
     return len(buf.getvalue())
 
 
@@ -138,10 +88,9 @@ def shard_partial(job: dict) -> dict:
     shapes = Counter((int(a), int(b)) for a, b in shard.shape[kept])
     npz_bytes, npz_n = 0, 0
     if job["npz_rows"]:
-        params = store.params
         for row in job["npz_rows"]:
             j = row - shard.start
-            npz_bytes += published_npz_size(store.kind, shard.words[j], shard.shape[j], params, steps)
+            npz_bytes += published_npz_size(store.layout, shard.words[j], shard.shape[j])
             npz_n += 1
     return {"n": np.array([kept.sum(), disc.sum(), (status == REJECTED).sum()], np.int64),
             "per_step_pol": per[kept].sum(0), "step_hist": step_hist, "step_sumsq": (per_step ** 2).sum(0),
@@ -198,7 +147,7 @@ def prepare_split(store, split: str, npz_limit: int = NPZ_SAMPLE) -> SplitJob:
     by_shard: dict[int, list] = {}
     for r in sample.tolist():
         by_shard.setdefault(r // K, []).append(r)
-    base = {"url": store.url, "split": split, "steps": steps_of(store), "classes": max(1, len(store.classes)),
+    base = {"url": store.url, "split": split, "steps": store.layout.steps, "classes": max(1, len(store.classes)),
             "bin_width": width, "bins": nbins, "step_width": sw, "step_bins": upper // sw + 1}
     jobs = [dict(base, shard=s, npz_rows=by_shard.get(s, [])) for s in shards]
     sj = SplitJob(split, sr, rows, shards, jobs, len(sample))
@@ -232,7 +181,7 @@ def _take(arr, idx: np.ndarray) -> list:
 
 def finish_split(store, sj: SplitJob, store_bytes: int) -> dict:
     """The split's section of stats.json from the merged sums and the small per-sample columns."""
-    sr, acc, T = sj.reader, sj.acc, steps_of(store)
+    sr, acc, T = sj.reader, sj.acc, store.layout.steps
     status, counts, labels, shapes = sr.statuses, sr.counts, sr.labels, sr.shapes
     rows = sj.rows
     kept = rows & (status == KEPT)
@@ -257,7 +206,7 @@ def finish_split(store, sj: SplitJob, store_bytes: int) -> dict:
     out["events_per_step"] = (psp.sum(1) / d).tolist()
     out["events_per_step_polarity"] = (psp / d).tolist()
     out["events_per_polarity"] = (psp.sum(0) / d).tolist()
-    vol = event_volume(store, shapes[kept])
+    vol = store.layout.event_volume(shapes[kept])
     out["event_rate"] = float((total[kept] / vol).mean()) if nk else None
     width = sj.arrays["bin_width"]
     out["events_histogram"] = {"bin_width": width, "edges": (width * np.arange(sj.arrays["bins"] + 1)).tolist(),
@@ -289,7 +238,7 @@ def finish_split(store, sj: SplitJob, store_bytes: int) -> dict:
     # spatial density: events per kept sample at each pixel of the window / clip
     dens = acc["density"] / d
     r, c = np.unravel_index(int(np.argmax(dens)), dens.shape)
-    origin, frame = density_frame(store, int(H), int(W))
+    origin, frame = store.layout.density_frame(int(H), int(W))
     out["density"] = {"shape": [int(H), int(W)], "mean": float(dens.mean()), "min": float(dens.min()),
                       "max": float(dens.max()), "argmax": [int(r), int(c)], "axes": {"x": "column", "y": "row"},
                       "origin": origin, "frame": frame,
@@ -337,14 +286,14 @@ def totals(store, splits: dict, parts: dict) -> dict:
     """Top-level totals over all splits (same keys as a split where they add up)."""
     nk = sum(s["samples"]["kept"] for s in splits.values())
     d = max(nk, 1)
-    T = steps_of(store)
+    T = store.layout.steps
     psp = sum((np.asarray(s["events_per_step_polarity"]) * s["samples"]["kept"] for s in splits.values()),
               np.zeros((T, 2)))
     kept_totals, vols = [], []
     for name, sj in parts.items():
         k = sj.rows & (sj.reader.statuses == KEPT)
         kept_totals.append(sj.reader.counts[k].astype(np.int64).sum(1))
-        vols.append(event_volume(store, sj.reader.shapes[k]))
+        vols.append(store.layout.event_volume(sj.reader.shapes[k]))
     tot = np.concatenate(kept_totals) if kept_totals else np.zeros(0, np.int64)
     vol = np.concatenate(vols) if vols else np.zeros(0)
     store_bytes = sum(s["bytes"]["store"] for s in splits.values())
@@ -416,7 +365,7 @@ def compute_stats(url: str, splits=None, client=None, progress: bool = True, npz
     params = store.meta["params"]
     stats = {"format": FORMAT, "format_version": FORMAT_VERSION, "store": url, "kind": store.kind,
              "odg_version": store.meta.get("odg_version"), "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-             "steps": steps_of(store), "params": params, "splits": out_splits,
+             "steps": store.layout.steps, "params": params, "splits": out_splits,
              "totals": totals(store, out_splits, parts)}
     stats["published"] = published_rows(store, stats)
     stats["method"] = method_of(store.kind, params)

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from ..store import KEPT, KIND_IMAGENET, KIND_UCF101
+from ..store import KEPT
 from .compute import class_table
 
 STRIP_STEPS = 8        # columns of a frame strip (all T = 8 steps of ES-ImageNet; 8 of the 30 of ES-UCF101)
@@ -29,24 +29,13 @@ def source_path(reader, name: str) -> str | None:
 
 
 def source_view(path: str, shape, params) -> np.ndarray | None:
-    """The source image resized to (a, b) and framed as the published loader frames its events
-    (centred on the 254 canvas, 224 x 224 crop at 16), RGB uint8; None if it cannot be read."""
+    """The source image framed as the published loader frames its events (`odg.framing.frame_image`:
+    resized to (a, b), centred on the 254 canvas, 224 x 224 crop at 16), RGB uint8; None if it cannot be read."""
     import cv2
+
+    from odg.framing import frame_image
     img = cv2.imread(path, cv2.IMREAD_COLOR)
-    if img is None:
-        return None
-    a, b = (int(v) for v in shape)
-    img = cv2.cvtColor(cv2.resize(img, (b, a), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
-    S, off = params.frame_size, params.frame_offset
-    sr, sc = params.centring(a, b)
-    out = np.zeros((S, S, 3), np.uint8)
-    r0, c0 = 1 + sr - off, 1 + sc - off          # image pixel (0, 0) sits near canvas (1, 1)
-    rs, cs = max(0, -r0), max(0, -c0)
-    rd, cd = max(0, r0), max(0, c0)
-    h, w = min(a - rs, S - rd), min(b - cs, S - cd)
-    if h > 0 and w > 0:
-        out[rd:rd + h, cd:cd + w] = img[rs:rs + h, cs:cs + w]
-    return out
+    return None if img is None else frame_image(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), shape, params)
 
 
 def _label(store, label: int) -> str:
@@ -59,7 +48,7 @@ def _label(store, label: int) -> str:
 
 def edge_integrals(store, sj, n: int = 9) -> dict:
     """Up to `n` kept samples: Edge-Integral image (uint8 grey) and, when reachable, the source."""
-    if store.kind != KIND_IMAGENET:
+    if store.layout.odg_params is None:
         return {"items": [], "note": "Edge-Integral is defined for ES-ImageNet samples only"}
     from odg import edge_integral, edge_integral_image
     sr = sj.reader
@@ -90,16 +79,17 @@ def edge_integrals(store, sj, n: int = 9) -> dict:
 
 def frame_strips(store, sj, n: int = 3) -> dict:
     """Up to `n` kept samples as frames over time: `frames` uint8 `[steps, 2, H, W]` (ON, OFF)."""
-    sr = sj.reader
+    sr, lay = sj.reader, store.layout
     items = []
     for i in pick(sj, n):
         s = sr.sample(int(i))
         f = sr.frames(int(i))
-        if store.kind != KIND_UCF101:                  # ES-ImageNet, I2E: [T, 2, H, W]
-            steps = np.arange(f.shape[0])
-        else:                                          # [2, S, H, W] -> [S, 2, H, W]
+        if lay.dense == "CTHW":                        # [2, S, H, W] -> [S, 2, H, W]
             f = f.transpose(1, 0, 2, 3)
+        if lay.clip:                                   # STRIP_STEPS of a clip's difference frames
             steps = np.unique(np.round(np.linspace(0, f.shape[0] - 1, STRIP_STEPS)).astype(np.int64))
+        else:                                          # every step of ES-ImageNet, I2E
+            steps = np.arange(f.shape[0])
         items.append({"index": int(i), "name": s.name, "class": _label(store, s.label), "steps": steps + 1,
                       "frames": np.ascontiguousarray(f[steps])})
     return {"items": items}

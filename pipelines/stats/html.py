@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from html import escape
 
+from ..store.layout import unit_of
+
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
 main{max-width:1180px;margin:0 auto;padding:24px 28px 60px;background:#fff}
@@ -211,7 +213,7 @@ def page(stats: dict, figs: dict, discards: dict, notes: dict, overview_figs: di
     steps = stats["steps"]
     from . import sections
     title = f"{stats['kind']} statistics"
-    unit = "difference frame" if stats["kind"] == "es-ucf101" else "step"
+    unit = unit_of(stats["kind"])
     nav = " ".join(f'<a href="#split-{escape(s)}">{escape(s)}</a>' for s in splits)
     o = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
          f"<style>{CSS}</style></head><body><main>",

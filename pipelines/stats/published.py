@@ -10,7 +10,7 @@ from importlib import resources
 
 import numpy as np
 
-from ..store import KEPT, KIND_I2E, KIND_IMAGENET, KIND_UCF101, REJECTED, STATUS_NAMES
+from ..store import KEPT, KIND_I2E, KIND_UCF101, REJECTED, STATUS_NAMES
 
 PUBLISHED_VAL_LIST = "es_imagenet_published_vallabel.txt"
 
@@ -44,7 +44,7 @@ def published_val() -> dict:
 
 def is_val_split(store, split: str, reader) -> bool:
     src = reader.attrs.get("source") or {}
-    return store.kind == KIND_IMAGENET and (split == "val" or src.get("split") == "val")
+    return store.layout.odg_params is not None and (split == "val" or src.get("split") == "val")
 
 
 def compare_val(store, sj) -> dict | None:
@@ -195,7 +195,7 @@ def this_store_row(store, stats: dict) -> dict:
     for s in sp.values():
         present |= {k for k, v in enumerate(s["per_class"]["kept"]) if v}
     kept = ", ".join(f"{s['samples']['kept']:,} {name}" for name, s in sp.items())
-    if store.kind == KIND_UCF101:
+    if store.layout.clip:
         shapes = {tuple(s["density"]["shape"]) for s in sp.values()}
         res = ", ".join(f"{h} × {w}" for h, w in sorted(shapes)) + " (clip frames)"
         time = f"{stats['steps']} difference frames"

@@ -7,8 +7,6 @@ import json
 import os
 import re
 
-from ..store import KIND_I2E, KIND_IMAGENET, KIND_UCF101
-
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
@@ -30,8 +28,8 @@ def write_figures(ss, out_dir: str) -> tuple[dict, dict, dict]:
     gallery notes). Names are the PNGs'; `plots.svg_path` gives each SVG."""
     from . import gallery, plots
     store, stats = ss.store, ss.stats
-    kind = store.kind
-    unit = "difference frame" if kind == KIND_UCF101 else "step"
+    lay = store.layout
+    unit = lay.unit
     params = store.meta["params"]
     figs, notes = {}, {}
     for name, sj in ss.splits.items():
@@ -44,8 +42,7 @@ def write_figures(ss, out_dir: str) -> tuple[dict, dict, dict]:
         nk = s["samples"]["kept"]
         if s["samples"]["kept"] or s["samples"]["discarded"]:
             fn, p = out("events_per_sample")
-            plots.events_histogram(p, name, s, params.get("min_events", 0) if kind == KIND_IMAGENET else 0,
-                                   stats["steps"])
+            plots.events_histogram(p, name, s, lay.min_events, stats["steps"])
             f["hist"] = fn
         if nk:
             fn, p = out("events_per_step")
@@ -63,12 +60,11 @@ def write_figures(ss, out_dir: str) -> tuple[dict, dict, dict]:
             f["class_balance"] = fn
             fn, p = out("events_vs_shape")
             plots.events_vs_shape(p, name, sj.arrays["kept_totals"], sj.arrays["kept_shapes"], s["events_vs_shape"],
-                                  clip=kind == KIND_UCF101)
+                                  clip=lay.clip)
             f["events_vs_shape"] = fn
             if s["shapes"]["distinct"] > 1:
                 fn, p = out("shapes")
-                plots.shapes(p, name, sj.arrays["shapes"], params.get("long_side") if kind == KIND_IMAGENET else None,
-                             clip=kind == KIND_UCF101)
+                plots.shapes(p, name, sj.arrays["shapes"], lay.long_side, clip=lay.clip)
                 f["shapes"] = fn
         if s["discards_by_reason"] or s["rejects_by_reason"]:
             fn, p = out("reasons")
@@ -117,8 +113,7 @@ def write_report(store_url: str, out_dir: str, workers: int | None = None, sched
     store = open_store(store_url)              # fail before starting a cluster
     for s in splits or ():
         store[s]
-    if store.kind not in (KIND_IMAGENET, KIND_UCF101, KIND_I2E):
-        raise ValueError(f"unknown store kind '{store.kind}'")
+    store.layout                               # ValueError for an unknown store kind
     if compare is not None:
         from ..compare import check_comparable
         check_comparable(store_url, compare, splits)

@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 import zarr
 
-from odg import ODGParams, events_to_published, words_to_events, words_to_frames
+from odg import ODGParams, events_to_published, words_to_events
 
 from .schema import KEPT, KIND_I2E, KIND_IMAGENET, KIND_UCF101, STATUS_NAMES
 from .urls import check_url
@@ -167,13 +167,12 @@ class SplitReader:
         published module's output, `centre` does not apply), or `[2, S, H, W]` uint8 as published
         (ES-UCF101)."""
         i = self._check(i)
-        if self.store.kind == KIND_I2E:
-            from odg import unpack_frames
-            return unpack_frames(self.words(i), self.store.params.steps)
-        if self.store.kind == KIND_UCF101:
-            from odg.video import unpack_clip
-            return unpack_clip(self.words(i), int(self.store.meta["params"]["n_frames"]) - 1)
-        return words_to_frames(self.words(i), tuple(self.shapes[i]), self.store.params, centre=centre)
+        return self.layout.frames(self.words(i), self.shapes[i], centre)
+
+    @property
+    def layout(self):
+        """The store's per-kind `layout.Layout` (steps, frame shape, words -> frames)."""
+        return self.store.layout
 
     def iter_shards(self, shards=None):
         """Yield `Shard`s in order (all, or the given shard indices), each read with one request per array."""
@@ -213,6 +212,12 @@ class EventStore:
             return I2EParams.from_dict(self.meta["params"])
         from odg.video import UCFParams
         return UCFParams.from_dict(self.meta["params"])
+
+    @cached_property
+    def layout(self):
+        """The per-kind `layout.Layout` of this store's words (steps, frame shape, words -> frames)."""
+        from .layout import layout_of
+        return layout_of(self)
 
     @property
     def method(self) -> str:

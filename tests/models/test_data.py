@@ -395,3 +395,50 @@ def test_float_pooled_in_workers(store, reader):
         assert frames.dtype == torch.float16
         assert np.array_equal(frames.numpy(), _expected(reader, ds, order[4 * b:4 * b + 4]).astype(np.float16))
 
+
+
+def _child_pool_state(pool, q):
+    """In a forked process: the inherited pool starts empty, and its slots are its own."""
+    from odg.models.data.pool import release
+    n0 = len(pool)
+    raw = pool.take(10)
+    q.put((n0, len(pool), raw is not None))
+    release(raw)
+
+
+def test_shared_batch_pool_reuses_slots_within_its_process():
+    """`SharedBatchPool`: a slot comes back once released, `cap` bounds the slots, and a copy in another
+    process (pickled, or forked: a real child process) holds none of the original's slots."""
+    import multiprocessing as mp
+
+    from odg.models.data import SharedBatchPool
+    from odg.models.data.pool import TORCH_CHECKED, release
+    assert TORCH_CHECKED and all(isinstance(v, str) for v in TORCH_CHECKED)
+    pool = SharedBatchPool(cap=2)
+    a, b = pool.take(100), pool.take(3 << 20)
+    assert a.is_shared() and b.is_shared() and a.numel() == 1 << 20 and b.numel() == 4 << 20
+    assert pool.take(100) is None and len(pool) == 2              # both slots in use
+    release(a)
+    assert pool.take(50).data_ptr() == a.data_ptr()               # the released slot, reused
+    release(b)
+    assert pool.take(2 << 20).data_ptr() == b.data_ptr()
+    copy = pickle.loads(pickle.dumps(pool))
+    assert copy.cap == 2 and len(copy) == 0
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_pool_state, args=(pool, q))
+    p.start()
+    got = q.get(timeout=60)
+    p.join(60)
+    assert p.exitcode == 0 and got == (0, 1, True)
+    assert len(pool) == 2 and pool.take(10) is None               # the parent's slots are untouched
+
+
+def test_loader_pools_only_in_its_workers(store):
+    """`ds.loader` gives the workers' copies of the dataset their own pools: nothing accumulates in the
+    main process, and there is no module state to reset between loaders."""
+    ds = ESDataset(store)
+    for _ in range(2):
+        dl = ds.loader(batch_size=3, shuffle=False, num_workers=1)
+        assert sum(len(y) for _, y in dl) == len(ds)
+        assert len(dl.dataset.batch_pool) == 0 and len(ds.batch_pool) == 0

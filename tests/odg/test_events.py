@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from odg import (ODGParams, edge_integral, edge_integral_events, edge_integral_image, events_to_frames,
+from odg import (EVENT_DTYPE, ODGParams, edge_integral, edge_integral_events, edge_integral_image, events_to_frames,
                  events_to_words, frames_to_events, odg_events, pack_frames, published_to_events, unpack_frames,
                  word_dtype, words_to_frames)
 
@@ -94,3 +94,33 @@ def test_words_reject_events_outside_window():
     ev = published_to_events(np.array([[5, 30, 1]], np.uint8), np.zeros((0, 3), np.uint8))
     with pytest.raises(ValueError, match="outside the event window"):
         events_to_words(ev, (254, 254))
+
+
+def test_frame_shift_is_the_one_geometry_of_frames():
+    """`ODGParams.frame_shift`: canvas position origin + (i, j) lands at frame pixel (i + dr, j + dc);
+    events (origin 0), words (the window origin) and the framed source image (origin (1, 1))."""
+    from odg.framing import IMAGE_ORIGIN, frame_image
+    p = ODGParams()
+    for a, b in ((254, 190), (169, 254), (254, 254), (240, 254)):
+        sr, sc = (254 - a) // 2, (254 - b) // 2
+        assert p.frame_shift(a, b) == (sr - 16, sc - 16)
+        assert p.frame_shift(a, b, centre=False) == (-16, -16)
+        assert p.words_shift(a, b) == (17 + sr - 16, 17 + sc - 16)
+        assert ODGParams(centred_window=True).words_shift(a, b) == (1, 1)
+        # a single event at canvas (y, x) = (40, 50) lands where frame_shift says
+        ev = np.zeros(1, EVENT_DTYPE)
+        ev["x"], ev["y"], ev["t"], ev["p"] = 50, 40, 3, 0
+        dr, dc = p.frame_shift(a, b)
+        f = events_to_frames(ev, (a, b), p)
+        assert f[2, 1, 40 + dr, 50 + dc] == 1 and f.sum() == 1
+        # the image: already (a, b) (INTER_AREA leaves it as is), pixel [i, j] at origin (1, 1) + (i, j)
+        img = np.random.default_rng(a + b).integers(1, 256, (a, b, 3)).astype(np.uint8)
+        framed = frame_image(img, (a, b), p)
+        dr, dc = p.frame_shift(a, b, True, IMAGE_ORIGIN)
+        want = np.zeros((224, 224, 3), np.uint8)
+        for i in range(a):
+            if 0 <= i + dr < 224:
+                for j in range(b):
+                    if 0 <= j + dc < 224:
+                        want[i + dr, j + dc] = img[i, j]
+        assert np.array_equal(framed, want)

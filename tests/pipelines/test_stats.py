@@ -536,3 +536,42 @@ def test_chromium_renders_the_report(train_report, tmp_path):
     screenshot of the page that is not blank."""
     path, _ = train_report
     check_render(path, tmp_path, ["method", "card", "published", "datasets", "split-train"])
+
+
+def test_each_kind_has_one_layout(train_store, ucf_store):
+    """`store.layout`: steps, frame shape, frame shifts and words -> frames of each kind, the answers
+    the loader, the statistics and the report take from it (checked against the kernels directly)."""
+    from odg import words_to_events, words_to_frames
+    from odg.video import UCFParams, unpack_clip
+    from odg.pipelines.store.layout import layout_of, unit_of
+    st = open_store(train_store)
+    sr, lay = st["train"], st.layout
+    p = st.params
+    assert sr.layout is lay and lay.kind == st.kind == "es-imagenet" and lay.odg_params == p
+    assert lay.steps == 8 and lay.frame_shape(sr.array("words").shape[1:]) == (224, 224)
+    assert (lay.unit, lay.dense, lay.clip, lay.min_events, lay.long_side) == ("step", "TCHW", False, 1000, 254)
+    dr, dc = lay.frame_shifts(sr.shapes, centre=True)
+    for i in sr.kept_indices():
+        a, b = (int(v) for v in sr.shapes[i])
+        assert (dr[i], dc[i]) == (17 + (254 - a) // 2 - 16, 17 + (254 - b) // 2 - 16)
+        w = sr.words(int(i))
+        for centre in (True, False):
+            assert np.array_equal(lay.frames(w, sr.shapes[i], centre), words_to_frames(w, (a, b), p, centre=centre))
+        ev = words_to_events(w, (a, b), p)
+        pub = lay.published_arrays(w, sr.shapes[i])
+        assert sorted(pub) == ["neg", "pos"] and len(pub["pos"]) == (ev["p"] == 1).sum()
+    assert np.all(lay.event_volume(sr.shapes) == 224 * 224 * 8 * 2)
+    u = open_store(ucf_store)
+    lay, ur = u.layout, u["train"]
+    assert lay.params == UCFParams() and lay.odg_params is None
+    assert (lay.steps, lay.unit, lay.dense, lay.clip, lay.min_events) == (30, "difference frame", "CTHW", True, 0)
+    assert lay.frame_shape(ur.array("words").shape[1:]) == (240, 320)
+    assert not any(v.any() for v in lay.frame_shifts(ur.shapes))
+    assert np.array_equal(lay.frames(ur.words(0), ur.shapes[0]), unpack_clip(ur.words(0), 30))
+    assert np.array_equal(lay.event_volume(ur.shapes[:2]), [240 * 320 * 30 * 2] * 2)
+    assert unit_of("es-ucf101") == "difference frame" and unit_of("not-a-kind") == "step"
+
+    class Unknown:
+        kind = "not-a-kind"
+    with pytest.raises(ValueError, match="unknown store kind 'not-a-kind'"):
+        layout_of(Unknown())
