@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numba as nb
 import numpy as np
@@ -120,7 +121,13 @@ def random_choice(rng: np.random.Generator, params: I2EParams = I2EParams()) -> 
 
 
 def _offsets(params: I2EParams, choice) -> np.ndarray:
-    """Per output step: (row, col) of cell a then of cell b in the padded image, int64 `[T, 4]`."""
+    """Per output step: (row, col) of cell a then of cell b in the padded image, int64 `[T, 4]`
+    (read-only, cached)."""
+    return _offsets_of(params, None if choice is None else tuple(int(c) for c in np.asarray(choice).reshape(-1)))
+
+
+@lru_cache(maxsize=1024)
+def _offsets_of(params: I2EParams, choice) -> np.ndarray:
     T = params.steps
     choice = np.zeros(T, np.int64) if choice is None else np.asarray(choice, np.int64).reshape(-1)
     if len(choice) != T:
@@ -132,6 +139,7 @@ def _offsets(params: I2EParams, choice) -> np.ndarray:
             raise ValueError(f"choice {choice[g]} out of range for direction group {g} of {len(group)} pairs")
         a, b = group[int(choice[g])]
         out[k] = ((a - 1) // 3, (a - 1) % 3, (b - 1) // 3, (b - 1) % 3)
+    out.flags.writeable = False
     return out
 
 
@@ -197,6 +205,134 @@ def _i2e_words(vp, offs, thr, words):
                 wr[x] |= (b_on if d >= thr else zero) | (b_off if -d >= thr else zero)
 
 
+@nb.njit(nogil=True, cache=True)
+def _pad_int(v):
+    """uint8 `[H, W]` with one replicated pixel on each side, as int16 `[H + 2, W + 2]`; and its
+    minimum and maximum."""
+    H, W = v.shape
+    out = np.empty((H + 2, W + 2), np.int16)
+    lo = 255
+    hi = 0
+    for i in range(H):
+        src = v[i]
+        dst = out[i + 1]
+        for j in range(W):
+            x = src[j]
+            dst[j + 1] = x
+            lo = min(lo, x)
+            hi = max(hi, x)
+        dst[0] = dst[1]
+        dst[W + 1] = dst[W]
+    out[0] = out[1]
+    out[H + 1] = out[H]
+    return out, lo, hi
+
+
+@nb.njit(nogil=True, cache=True)
+def _int_rule(table, thr):
+    """The float32 comparisons of 8-bit values as integer tables: per value `a` of cell a,
+    `on_min[a]`, the smallest `b` with `table[b] - table[a] >= thr` (256: none), and `off_max[a]`,
+    the largest `b` with `-(table[b] - table[a]) >= thr` (-1: none); and `k` when these are the pure
+    difference rule `b - a >= k` / `a - b >= k` (else -1). Float32 differences are monotone in `b`
+    (rounding is), so a binary search per value finds both bounds."""
+    on_min = np.empty(256, np.int16)
+    off_max = np.empty(256, np.int16)
+    for a in range(256):
+        ta = table[a]
+        lo, hi = 0, 256                       # first b with table[b] - ta >= thr
+        while lo < hi:
+            m = (lo + hi) // 2
+            if np.float32(table[m] - ta) >= thr:
+                hi = m
+            else:
+                lo = m + 1
+        on_min[a] = lo
+        lo, hi = -1, 255                      # last b with -(table[b] - ta) >= thr
+        while lo < hi:
+            m = (lo + hi + 1) // 2
+            if -np.float32(table[m] - ta) >= thr:
+                lo = m
+            else:
+                hi = m - 1
+        off_max[a] = lo
+    k = on_min[0]
+    for a in range(256):
+        want_on = a + k if a + k <= 255 else 256
+        want_off = a - k if a - k >= 0 else -1
+        if k < 1 or on_min[a] != want_on or off_max[a] != want_off:
+            return on_min, off_max, -1
+    return on_min, off_max, k
+
+
+@nb.njit(nogil=True, cache=True)
+def _i2e_planes_u8(v, offs, table, ratio, out, base, sk, sc):
+    """`_i2e_planes` of an 8-bit value image `v` (uint8 `[H, W]`) in integers: the same bits (the
+    float32 rule of `table[v]` as integer tables, `_int_rule`)."""
+    H, W = v.shape
+    vp, lo, hi = _pad_int(v)
+    thr = np.float32(np.float32(table[hi] - table[lo]) * ratio)
+    on_min, off_max, k = _int_rule(table, thr)
+    kk = np.int16(k)
+    mk = np.int16(-k)
+    for s in range(offs.shape[0]):
+        on_p = out[base + s * sk]
+        off_p = out[base + s * sk + sc]
+        if thr <= 0:
+            on_p[:] = 1
+            off_p[:] = 1
+            continue
+        ar, ac, br, bc = offs[s, 0], offs[s, 1], offs[s, 2], offs[s, 3]
+        for y in range(H):
+            ra = vp[y + ar, ac:ac + W]
+            rb = vp[y + br, bc:bc + W]
+            o1 = on_p[y * W:(y + 1) * W]
+            o2 = off_p[y * W:(y + 1) * W]
+            if k > 0:
+                for x in range(W):
+                    d = np.int16(rb[x] - ra[x])
+                    o1[x] = np.uint8(d >= kk)
+                    o2[x] = np.uint8(d <= mk)
+            else:
+                for x in range(W):
+                    o1[x] = rb[x] >= on_min[ra[x]]
+                    o2[x] = rb[x] <= off_max[ra[x]]
+
+
+@nb.njit(nogil=True, cache=True)
+def _i2e_words_u8(v, offs, table, ratio, words):
+    """`_i2e_words` of an 8-bit value image in integers (see `_i2e_planes_u8`)."""
+    H, W = v.shape
+    vp, lo, hi = _pad_int(v)
+    thr = np.float32(np.float32(table[hi] - table[lo]) * ratio)
+    on_min, off_max, k = _int_rule(table, thr)
+    kk = np.int16(k)
+    mk = np.int16(-k)
+    zero = words.dtype.type(0)
+    for s in range(offs.shape[0]):
+        b_on = words.dtype.type(1 << (2 * s))
+        b_off = words.dtype.type(1 << (2 * s + 1))
+        if thr <= 0:
+            words[:] |= b_on | b_off
+            continue
+        ar, ac, br, bc = offs[s, 0], offs[s, 1], offs[s, 2], offs[s, 3]
+        for y in range(H):
+            ra = vp[y + ar, ac:ac + W]
+            rb = vp[y + br, bc:bc + W]
+            wr = words[y]
+            if k > 0:
+                for x in range(W):
+                    d = np.int16(rb[x] - ra[x])
+                    wr[x] |= (b_on if d >= kk else zero) | (b_off if d <= mk else zero)
+            else:
+                for x in range(W):
+                    a = ra[x]
+                    wr[x] |= (b_on if rb[x] >= on_min[a] else zero) | (b_off if rb[x] <= off_max[a] else zero)
+
+
+TABLE_8BIT = np.arange(256, dtype=np.float32) * SCALE_8BIT     # an 8-bit value's float32 image value
+TABLE_8BIT.flags.writeable = False
+
+
 def threshold(vmin, vmax, ratio: float) -> np.float32:
     """The published per-image threshold `ratio * (max - min)` in float32."""
     return np.float32(np.float32(np.float32(vmax) - np.float32(vmin)) * np.float32(ratio))
@@ -218,16 +354,35 @@ def value_padded(image) -> np.ndarray:
 
 
 def _prepared(image, params: I2EParams, choice):
-    """(padded value image, per-step cell offsets, threshold) of one image."""
+    """(padded value image, per-step cell offsets, threshold) of one float32 image."""
     vp = value_padded(image)
     return vp, _offsets(params, choice), threshold(vp.min(), vp.max(), params.ratio)
+
+
+def _value_u8(image):
+    """The channel maximum uint8 `[H, W]` of an 8-bit image, or None for a float32 image."""
+    image = np.asarray(image)
+    if image.dtype == np.float32:
+        return None
+    image = check_u8_image(image)
+    if image.shape[2] == 1:
+        return np.ascontiguousarray(image[:, :, 0])
+    v = np.maximum(image[:, :, 0], image[:, :, 1])
+    for c in range(2, image.shape[2]):
+        np.maximum(v, image[:, :, c], out=v)
+    return v
 
 
 def write_planes(image, out: np.ndarray, base: int, sk: int, sc: int, params: I2EParams = I2EParams(),
                  choice=None) -> None:
     """I2E bits of `image` as 0/1 planes of `out` (uint8 `[planes, H * W]`): ON of step k at
-    `out[base + k sk]`, OFF at `out[base + k sk + sc]` (a sample's slot in a batch of frames)."""
-    _i2e_planes(*_prepared(image, params, choice), out, base, sk, sc)
+    `out[base + k sk]`, OFF at `out[base + k sk + sc]` (a sample's slot in a batch of frames).
+    8-bit images go through integer arithmetic with the same results (`_int_rule`)."""
+    v = _value_u8(image)
+    if v is None:
+        _i2e_planes(*_prepared(image, params, choice), out, base, sk, sc)
+    else:
+        _i2e_planes_u8(v, _offsets(params, choice), TABLE_8BIT, np.float32(params.ratio), out, base, sk, sc)
 
 
 def i2e_frames(image, params: I2EParams = I2EParams(), choice=None) -> np.ndarray:
@@ -243,9 +398,14 @@ def i2e_frames(image, params: I2EParams = I2EParams(), choice=None) -> np.ndarra
 
 def i2e_words(image, params: I2EParams = I2EParams(), choice=None) -> np.ndarray:
     """`i2e_frames` as per-pixel words uint `[H, W]` (bit `2 k + c`)."""
-    vp, offs, thr = _prepared(image, params, choice)
-    words = np.zeros((vp.shape[0] - 2, vp.shape[1] - 2), word_dtype(params.steps))
-    _i2e_words(vp, offs, thr, words)
+    v = _value_u8(image)
+    if v is None:
+        vp, offs, thr = _prepared(image, params, choice)
+        words = np.zeros((vp.shape[0] - 2, vp.shape[1] - 2), word_dtype(params.steps))
+        _i2e_words(vp, offs, thr, words)
+    else:
+        words = np.zeros(v.shape, word_dtype(params.steps))
+        _i2e_words_u8(v, _offsets(params, choice), TABLE_8BIT, np.float32(params.ratio), words)
     return words
 
 

@@ -21,7 +21,7 @@ from functools import cached_property, lru_cache
 import numba as nb
 import numpy as np
 
-from .events import events_to_published, word_dtype, words_to_events
+from .events import events_to_published, word_dtype, words_frame_shift, words_to_events
 from .params import ODGParams
 
 
@@ -110,10 +110,14 @@ def _value_image(img, ri, ci, pad):
     cofs = ci.astype(np.uint64) * np.uint64(nch)
     one = np.uint64(1)
     two = np.uint64(2)
-    vp = np.zeros((a + 2 * pad, b + 2 * pad), np.int16)
+    vp = np.empty((a + 2 * pad, b + 2 * pad), np.int16)
+    vp[:pad] = 0
+    vp[a + pad:] = 0
     for i in range(a):
         base = np.uint64(ri[i]) * row_len
         out = vp[i + pad]
+        out[:pad] = 0
+        out[b + pad:] = 0
         if nch >= 3:
             for j in range(b):
                 o = base + cofs[j]
@@ -125,86 +129,183 @@ def _value_image(img, ri, ci, pad):
 
 
 @nb.njit(nogil=True, cache=True)
-def _odg_kernel(vp, a, b, pad, traj, k, on_min, off_max, r0, c0, words, counts):
-    """Events of every step as bits of `words` (see odg.events); per-step (ON, OFF) counts.
+def _odg_rows(vp, a, b, pad, traj, k, on_min, off_max, r0, c0, words):
+    """Events of every step as bits of `words` (see odg.events), row by row.
 
+    `words` need not be zeroed: each row is computed whole (all steps while it sits in L1).
     `k > 0`: the integer difference rule (vectorised); otherwise the exact float32 tables.
-    Flat unsigned indexing keeps the inner loop free of slicing and wrap-around checks.
+    Events are counted afterwards (`_bit_counts`): a running count in these loops stops LLVM from
+    vectorising them (about 10 times slower).
     """
     G0, G1 = words.shape
+    T = traj.shape[0] - 1
     rlo = max(r0, 0)
     rhi = min(r0 + G0, a + pad)
     clo = max(c0, 0)
     chi = min(c0 + G1, b + pad)
-    n = np.uint64(max(chi - clo, 0))
+    nu = np.uint64(max(chi - clo, 0))
     kk = np.int16(k)
     mk = np.int16(-k)
     V = vp.ravel()
-    Wd = words.ravel()
     VW = vp.shape[1]
-    for s in range(1, traj.shape[0]):
-        rp, cp = traj[s - 1, 0], traj[s - 1, 1]
-        rc, cc = traj[s, 0], traj[s, 1]
-        r_lo, r_hi = min(rp, rc), max(rp, rc)
-        c_lo, c_hi = min(cp, cc), max(cp, cc)
-        sh = Wd.dtype.type(2 * (s - 1))
-        sh1 = Wd.dtype.type(2 * (s - 1) + 1)
-        n_on = 0
-        n_off = 0
-        for r in range(rlo, rhi):
-            # rows swept by the top and bottom edges carry no events
-            if (r_lo <= r < r_hi) or (r_lo + a <= r < r_hi + a):
-                continue
-            bn = np.uint64((r - rc + pad) * VW + clo - cc + pad)
-            bo = np.uint64((r - rp + pad) * VW + clo - cp + pad)
-            bw = np.uint64((r - r0) * G1 + clo - c0)
-            row_on = Wd.dtype.type(0)
-            row_off = Wd.dtype.type(0)
-            if k > 0:
-                for c in range(n):
-                    d = np.int16(V[bn + c] - V[bo + c])
-                    on = Wd.dtype.type(d >= kk)
-                    off = Wd.dtype.type(d <= mk)
-                    row_on += on
-                    row_off += off
-                    Wd[bw + c] = Wd[bw + c] | (on << sh) | (off << sh1)
-            else:
-                for c in range(n):
-                    vn = V[bn + c]
-                    vo = V[bo + c]
-                    on = Wd.dtype.type(vn >= on_min[vo])
-                    off = Wd.dtype.type(vn <= off_max[vo])
-                    row_on += on
-                    row_off += off
-                    Wd[bw + c] = Wd[bw + c] | (on << sh) | (off << sh1)
-            n_on += row_on
-            n_off += row_off
-            # columns swept by the left and right edges carry no events
-            for cl in range(c_lo, c_hi):
-                for c in (cl, cl + b):
-                    if clo <= c < chi:
-                        i = bw + np.uint64(c - clo)
-                        w = Wd[i]
-                        n_on -= (w >> sh) & 1
-                        n_off -= (w >> sh1) & 1
-                        Wd[i] = w & ~((Wd.dtype.type(1) << sh) | (Wd.dtype.type(1) << sh1))
-        counts[s - 1, 0] = n_on
-        counts[s - 1, 1] = n_off
+    one = words.dtype.type(1)
+    zero = words.dtype.type(0)
+    b_on = np.zeros(T + 1, words.dtype)         # step s's ON and OFF bits (constant bits: selects, not shifts)
+    b_off = np.zeros(T + 1, words.dtype)
+    for s in range(1, T + 1):
+        b_on[s] = one << words.dtype.type(2 * (s - 1))
+        b_off[s] = one << words.dtype.type(2 * (s - 1) + 1)
+    for i in range(G0):
+        r = r0 + i
+        wr = words[i]
+        wr[:] = 0
+        if rlo <= r < rhi:
+            for s in range(1, T + 1):
+                rp, cp = traj[s - 1, 0], traj[s - 1, 1]
+                rc, cc = traj[s, 0], traj[s, 1]
+                r_lo, r_hi = min(rp, rc), max(rp, rc)
+                # rows swept by the top and bottom edges carry no events
+                if (r_lo <= r < r_hi) or (r_lo + a <= r < r_hi + a):
+                    continue
+                c_lo, c_hi = min(cp, cc), max(cp, cc)
+                bn = np.uint64((r - rc + pad) * VW + clo - cc + pad)
+                bo = np.uint64((r - rp + pad) * VW + clo - cp + pad)
+                bw = np.uint64(clo - c0)
+                bon = b_on[s]
+                boff = b_off[s]
+                if k > 0:
+                    for c in range(nu):
+                        d = np.int16(V[bn + c] - V[bo + c])
+                        on = d >= kk
+                        off = d <= mk
+                        wr[bw + c] = wr[bw + c] | (bon if on else zero) | (boff if off else zero)
+                else:
+                    for c in range(nu):
+                        vn = V[bn + c]
+                        vo = V[bo + c]
+                        on = vn >= on_min[vo]
+                        off = vn <= off_max[vo]
+                        wr[bw + c] = wr[bw + c] | (bon if on else zero) | (boff if off else zero)
+                # columns swept by the left and right edges carry no events
+                for cl in range(c_lo, c_hi):
+                    for c in (cl, cl + b):
+                        if clo <= c < chi:
+                            j = c - c0
+                            x = wr[j]
+                            wr[j] = x & ~(bon | boff)
 
 
-def _convert(img: np.ndarray, params: ODGParams) -> ODGResult:
+@nb.njit(nogil=True, cache=True)
+def _frame_planes(words, steps, out, base, sk, sc, dr, dc, S1):
+    """Dense 0/1 frames of `words`: word `[i, j]` is frame pixel `(i + dr, j + dc)`; step `s` ON
+    (bit 2 s) into plane `base + s sk`, OFF (bit 2 s + 1) into `base + s sk + sc` of `out` (uint8
+    `[planes, S0 * S1]`). Every pixel of those planes is written (0 where no word lands).
+
+    The words are first laid out as the frame (zero margins), then each step takes the two low bits
+    and shifts the rest down by a constant 2: whole planes in one flat loop, no per-row epilogues,
+    and constant shifts that LLVM can do in 16-bit lanes (a variable shift stays 64-bit)."""
+    G0, G1 = words.shape
+    S0 = out.shape[1] // S1
+    f_lo = min(max(dr, 0), S0)                  # frame rows that hold words
+    f_hi = max(min(G0 + dr, S0), f_lo)
+    c_lo = min(max(dc, 0), S1)                  # frame columns that hold words
+    c_hi = max(min(G1 + dc, S1), c_lo)
+    tmp = np.zeros(S0 * S1, words.dtype)
+    for fr in range(f_lo, f_hi):
+        tmp[fr * S1 + c_lo:fr * S1 + c_hi] = words[fr - dr, c_lo - dc:c_hi - dc]
+    P = S0 * S1
+    for s in range(steps):
+        on = out[base + s * sk]
+        off = out[base + s * sk + sc]
+        for q in range(P):
+            x = tmp[q]
+            on[q] = np.uint8(x & 1)
+            off[q] = np.uint8((x >> 1) & 1)
+            tmp[q] = x >> 2
+
+
+@nb.njit(nogil=True, cache=True)
+def _bit_counts(words, nbits, counts):
+    """`counts.flat[b]` = number of words with bit `b` set, b < nbits (`counts` int64, zeroed).
+
+    SWAR: `(w >> k) & 0x01..01` adds bit `8 L + k` of every word into byte `L` of a per-column
+    sum of the word's own type (at most 255 rows before the bytes are flushed), so every addition
+    is a plain element-wise one."""
+    G0, G1 = words.shape
+    wt = words.dtype.type
+    nbytes = words.itemsize
+    m = wt(0)
+    for L in range(nbytes):
+        m |= wt(1) << wt(8 * L)
+    acc = np.zeros((8, G1), words.dtype)
+    flat = counts.reshape(-1)
+    rows = 0
+    for i in range(G0):
+        wr = words[i]
+        for k in range(8):
+            a = acc[k]
+            sk = wt(k)
+            for c in range(G1):
+                a[c] += (wr[c] >> sk) & m
+        rows += 1
+        if rows == 255 or i == G0 - 1:
+            for k in range(8):
+                for L in range(nbytes):
+                    bit = 8 * L + k
+                    if bit < nbits:
+                        tot = 0
+                        for c in range(G1):
+                            tot += (acc[k, c] >> wt(8 * L)) & wt(255)
+                        flat[bit] += tot
+            acc[:] = 0
+            rows = 0
+
+
+@nb.njit(nogil=True, cache=True)
+def _odg_kernel(vp, a, b, pad, traj, k, on_min, off_max, r0, c0, words, counts):
+    """Events of every step as bits of `words` (see odg.events); per-step (ON, OFF) counts
+    (`_odg_rows` without frames, then `_bit_counts`)."""
+    _odg_rows(vp, a, b, pad, traj, k, on_min, off_max, r0, c0, words)
+    counts[:] = 0
+    _bit_counts(words, 2 * (traj.shape[0] - 1), counts)
+
+
+def _convert(img: np.ndarray, params: ODGParams, frames=None) -> ODGResult:
+    """ODG of a checked image; `frames`: `(out, base, sk, sc, centre)` to write its dense frames
+    into planes of `out` too (see `odg_frames_into`)."""
     h, w = img.shape[:2]
     a, b = params.resized_shape(h, w)
     if a < 1 or b < 1:
         raise ValueError(f"image of {h} x {w} pixels resizes to {a} x {b}: a side of 0 pixels")
     traj, k, on_min, off_max = _kernel_constants(params)
     r0, c0 = params.window_origin(a, b)
-    words = np.zeros((params.grid, params.grid), word_dtype(params.steps))
+    words = np.empty((params.grid, params.grid), word_dtype(params.steps))
     counts = np.zeros((params.steps, 2), np.int64)
     vp = _value_image(img, nearest_indices(h, a), nearest_indices(w, b), params.canvas_pad)
-    _odg_kernel(vp, a, b, params.canvas_pad, traj, k, on_min, off_max, r0, c0, words, counts)
+    _odg_rows(vp, a, b, params.canvas_pad, traj, k, on_min, off_max, r0, c0, words)
+    _bit_counts(words, 2 * params.steps, counts)
+    if frames is not None:
+        out, base, sk, sc, centre = frames
+        _frame_planes(words, params.steps, out, base, sk, sc, *words_frame_shift((a, b), params, centre),
+                      params.frame_size)
     n = int(counts.sum())
     return ODGResult(words=words, shape=(a, b), counts=counts, kept=n >= params.min_events, params=params)
+
+
+
+def odg_frames_into(image: np.ndarray, out: np.ndarray, base: int, sk: int, sc: int,
+                    params: ODGParams = ODGParams(), centre: bool = True) -> ODGResult:
+    """`odg_events(image)`, its dense frames (`odg.events.words_to_frames`, `[T, 2, S, S]` 0/1,
+    S = `params.frame_size`) written in the same pass into planes of `out` (uint8 `[planes, S * S]`,
+    a batch): step `k` ON at plane `base + k sk`, OFF at `base + k sk + sc`. Every pixel of those
+    planes is written, whether or not the sample is kept."""
+    S = params.frame_size
+    if out.dtype != np.uint8 or out.ndim != 2 or out.shape[1] != S * S:
+        raise ValueError(f"out must be uint8 [planes, {S * S}], got {out.dtype} {out.shape}")
+    if min(base, sk, sc) < 0 or base + (params.steps - 1) * sk + sc >= out.shape[0]:
+        raise ValueError(f"planes {base} + k {sk} + c {sc} (k < {params.steps}, c < 2) fall outside "
+                         f"out's {out.shape[0]} planes")
+    return _convert(check_image(image), params, (out, base, sk, sc, bool(centre)))
 
 
 def odg_events(image: np.ndarray, params: ODGParams = ODGParams()) -> ODGResult:
