@@ -206,6 +206,38 @@ def _i2e_words(vp, offs, thr, words):
 
 
 @nb.njit(nogil=True, cache=True)
+def _max_rows(img, flip, out):
+    H, W, C = img.shape
+    flat = img.reshape(-1)
+    o = out.reshape(-1)
+    n = np.uint64(H * W)
+    if C == 3:
+        for q in range(n):
+            i = np.uint64(3) * q
+            o[q] = max(max(flat[i], flat[i + np.uint64(1)]), flat[i + np.uint64(2)])
+    else:
+        for q in range(n):
+            i = np.uint64(C) * q
+            m = flat[i]
+            for c in range(1, C):
+                m = max(m, flat[i + np.uint64(c)])
+            o[q] = m
+    if flip:
+        for y in range(H):
+            row = out[y]
+            for x in range(W // 2):
+                row[x], row[W - 1 - x] = row[W - 1 - x], row[x]
+
+
+def _channel_max(img: np.ndarray, flip: bool) -> np.ndarray:
+    """uint8 `[H, W]`: the maximum over the channels of a uint8 `H x W x C` image, mirrored
+    left-right when `flip`."""
+    out = np.empty(img.shape[:2], np.uint8)
+    _max_rows(np.ascontiguousarray(img), flip, out)
+    return out
+
+
+@nb.njit(nogil=True, cache=True)
 def _pad_int(v):
     """uint8 `[H, W]` with one replicated pixel on each side, as int16 `[H + 2, W + 2]`; and its
     minimum and maximum."""
@@ -364,13 +396,9 @@ def _value_u8(image):
     image = np.asarray(image)
     if image.dtype == np.float32:
         return None
-    image = check_u8_image(image)
-    if image.shape[2] == 1:
-        return np.ascontiguousarray(image[:, :, 0])
-    v = np.maximum(image[:, :, 0], image[:, :, 1])
-    for c in range(2, image.shape[2]):
-        np.maximum(v, image[:, :, c], out=v)
-    return v
+    if image.ndim == 2 and image.dtype == np.uint8 and image.size and image.flags.c_contiguous:
+        return image
+    return _channel_max(check_u8_image(image), False)
 
 
 def write_planes(image, out: np.ndarray, base: int, sk: int, sc: int, params: I2EParams = I2EParams(),
@@ -437,7 +465,4 @@ def preprocess(image, params: I2EParams = I2EParams(), split: str = "train", box
         resized = resize_window(image, h, w, window=(top, left, S, S))
     else:
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-    v = resized[:, :, 0]
-    for c in range(1, resized.shape[2]):
-        v = np.maximum(v, resized[:, :, c])
-    return np.ascontiguousarray(v[:, ::-1]) if flip else v
+    return _channel_max(resized, bool(flip))

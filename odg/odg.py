@@ -96,6 +96,21 @@ def _kernel_constants(params: ODGParams):
     return traj, params.integer_threshold(), on_min, off_max
 
 
+_PLANS: dict = {}
+
+
+def _plan(params: ODGParams) -> tuple:
+    """`(params, traj, k, on_min, off_max, word dtype)` of `params`, looked up by identity (hashing
+    a frozen dataclass of tuples costs microseconds per image); equal parameters share the arrays."""
+    plan = _PLANS.get(id(params))
+    if plan is None or plan[0] is not params:
+        if len(_PLANS) > 64:
+            _PLANS.clear()
+        plan = (params, *_kernel_constants(params), word_dtype(params.steps))
+        _PLANS[id(params)] = plan
+    return plan
+
+
 @nb.njit(nogil=True, cache=True)
 def _value_image(img, ri, ci, pad):
     """V = max over the B, G, R channels of the nearest-resized image, on a zero margin of `pad`.
@@ -270,6 +285,24 @@ def _odg_kernel(vp, a, b, pad, traj, k, on_min, off_max, r0, c0, words, counts):
     _bit_counts(words, 2 * (traj.shape[0] - 1), counts)
 
 
+@nb.njit(nogil=True, cache=True)
+def _odg_image(img, ri, ci, pad, traj, k, on_min, off_max, r0, c0, words, counts, out, base, sk, sc, dr, dc, S1):
+    """The whole conversion of one image in one call: value image, words, counts and, when `out`
+    has planes, the dense frames (see `_odg_rows`, `_bit_counts`, `_frame_planes`); the total count."""
+    vp = _value_image(img, ri, ci, pad)
+    _odg_rows(vp, ri.shape[0], ci.shape[0], pad, traj, k, on_min, off_max, r0, c0, words)
+    _bit_counts(words, 2 * (traj.shape[0] - 1), counts)
+    if out.shape[0] > 0:
+        _frame_planes(words, traj.shape[0] - 1, out, base, sk, sc, dr, dc, S1)
+    n = 0
+    for v in counts.ravel():
+        n += v
+    return n
+
+
+_NO_FRAMES = np.empty((0, 1), np.uint8)
+
+
 def _convert(img: np.ndarray, params: ODGParams, frames=None) -> ODGResult:
     """ODG of a checked image; `frames`: `(out, base, sk, sc, centre)` to write its dense frames
     into planes of `out` too (see `odg_frames_into`)."""
@@ -277,20 +310,19 @@ def _convert(img: np.ndarray, params: ODGParams, frames=None) -> ODGResult:
     a, b = params.resized_shape(h, w)
     if a < 1 or b < 1:
         raise ValueError(f"image of {h} x {w} pixels resizes to {a} x {b}: a side of 0 pixels")
-    traj, k, on_min, off_max = _kernel_constants(params)
+    _, traj, k, on_min, off_max, wdt = _plan(params)
     r0, c0 = params.window_origin(a, b)
-    words = np.empty((params.grid, params.grid), word_dtype(params.steps))
-    counts = np.zeros((params.steps, 2), np.int64)
-    vp = _value_image(img, nearest_indices(h, a), nearest_indices(w, b), params.canvas_pad)
-    _odg_rows(vp, a, b, params.canvas_pad, traj, k, on_min, off_max, r0, c0, words)
-    _bit_counts(words, 2 * params.steps, counts)
-    if frames is not None:
+    G = params.grid
+    words = np.empty((G, G), wdt)
+    counts = np.zeros((traj.shape[0] - 1, 2), np.int64)
+    if frames is None:
+        out, base, sk, sc, dr, dc = _NO_FRAMES, 0, 0, 0, 0, 0
+    else:
         out, base, sk, sc, centre = frames
-        _frame_planes(words, params.steps, out, base, sk, sc, *words_frame_shift((a, b), params, centre),
-                      params.frame_size)
-    n = int(counts.sum())
+        dr, dc = words_frame_shift((a, b), params, centre)
+    n = _odg_image(img, nearest_indices(h, a), nearest_indices(w, b), params.canvas_pad, traj, k, on_min, off_max,
+                   r0, c0, words, counts, out, base, sk, sc, dr, dc, params.frame_size)
     return ODGResult(words=words, shape=(a, b), counts=counts, kept=n >= params.min_events, params=params)
-
 
 
 def odg_frames_into(image: np.ndarray, out: np.ndarray, base: int, sk: int, sc: int,
