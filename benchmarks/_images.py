@@ -113,6 +113,18 @@ def default_cache() -> str:
     return os.path.join(tempfile.gettempdir(), "odg-bench-images")
 
 
+def _write_jpeg(root: str, wnid: str, k: int, img: np.ndarray, quality: int, what: str) -> str:
+    """Write `img` as `root/train/<wnid>/<wnid>_<k + 1>.JPEG` at `quality`; its path under `root`."""
+    d = os.path.join(root, "train", wnid)
+    os.makedirs(d, exist_ok=True)
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError(f"cannot encode {what}")
+    with open(os.path.join(d, f"{wnid}_{k + 1}.JPEG"), "wb") as f:
+        f.write(buf.tobytes())
+    return os.path.join("train", wnid, f"{wnid}_{k + 1}.JPEG")
+
+
 def make_tree(n: int, root: str | None = None, seed: int = 0, classes: int = 10, quality: int = 90) -> str:
     """ROOT holding `ROOT/train/<wnid>/<wnid>_<k>.JPEG`: `n` real-photo JPEGs over `classes` classes.
 
@@ -133,15 +145,7 @@ def make_tree(n: int, root: str | None = None, seed: int = 0, classes: int = 10,
         rng = np.random.default_rng([seed, k])
         name, img = srcs[k % len(srcs)] if k < len(srcs) else srcs[int(rng.integers(len(srcs)))]
         out = _variant(img, rng)
-        wnid = wnids[k % classes]
-        d = os.path.join(root, "train", wnid)
-        os.makedirs(d, exist_ok=True)
-        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if not ok:
-            raise RuntimeError(f"cannot encode variant {k} of {name}")
-        with open(os.path.join(d, f"{wnid}_{k + 1}.JPEG"), "wb") as f:
-            f.write(buf.tobytes())
-        files.append(os.path.join("train", wnid, f"{wnid}_{k + 1}.JPEG"))
+        files.append(_write_jpeg(root, wnids[k % classes], k, out, quality, f"variant {k} of {name}"))
     with open(marker, "w") as f:
         f.write(json.dumps({"n": n, "seed": seed, "classes": classes, "quality": quality, "files": files}))
     return root
@@ -186,15 +190,7 @@ def make_photos(root: str | None = None, quality: int = 90, classes: int = 10) -
     wnids = _wnids()[:: max(1, 1000 // classes)][:classes]
     files = []
     for k, (name, img) in enumerate(srcs):
-        wnid = wnids[k % classes]
-        d = os.path.join(root, "train", wnid)
-        os.makedirs(d, exist_ok=True)
-        ok, buf = cv2.imencode(".jpg", _photo(img), [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if not ok:
-            raise RuntimeError(f"cannot encode photograph {name}")
-        with open(os.path.join(d, f"{wnid}_{k + 1}.JPEG"), "wb") as f:
-            f.write(buf.tobytes())
-        files.append(os.path.join("train", wnid, f"{wnid}_{k + 1}.JPEG"))
+        files.append(_write_jpeg(root, wnids[k % classes], k, _photo(img), quality, f"photograph {name}"))
     with open(marker, "w") as f:
         f.write(json.dumps({"quality": quality, "classes": classes, "files": files}))
     return root

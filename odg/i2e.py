@@ -33,6 +33,7 @@ import numba as nb
 import numpy as np
 
 from .events import word_dtype, word_counts
+from .odg import _frame_planes
 from .resize import centre_crop_anchor, check_u8_image, resize_window, resized_shape_short
 
 # the published `selectable_directions`: per group, its (a, b) cell pairs, the first used in evaluation
@@ -159,40 +160,16 @@ def _pad_u8(v, table):
 
 
 @nb.njit(nogil=True, cache=True)
-def _i2e_planes(vp, offs, thr, out, base, sk, sc):
-    """The bits of every step as 0/1 planes: ON of step k into `out[base + k sk]`, OFF into
-    `out[base + k sk + sc]` (`out`: uint8 `[planes, H * W]`); `vp` the padded value image."""
-    H = vp.shape[0] - 2
-    W = vp.shape[1] - 2
-    for k in range(offs.shape[0]):
-        on_p = out[base + k * sk]
-        off_p = out[base + k * sk + sc]
-        if thr <= 0:                    # a flat image: the published 0 >= 0 and -0.0 >= 0 hold everywhere
-            on_p[:] = 1
-            off_p[:] = 1
-            continue
-        ar, ac, br, bc = offs[k, 0], offs[k, 1], offs[k, 2], offs[k, 3]
-        for y in range(H):
-            ra = vp[y + ar, ac:ac + W]
-            rb = vp[y + br, bc:bc + W]
-            o1 = on_p[y * W:(y + 1) * W]
-            o2 = off_p[y * W:(y + 1) * W]
-            for x in range(W):
-                d = rb[x] - ra[x]
-                o1[x] = d >= thr
-                o2[x] = -d >= thr
-
-
-@nb.njit(nogil=True, cache=True)
 def _i2e_words(vp, offs, thr, words):
-    """The same bits as `_i2e_planes`, OR-ed into per-pixel words (zeroed): bit 2 k ON, 2 k + 1 OFF.
+    """The bits of every step of a float32 padded value image `vp`, OR-ed into per-pixel words
+    (zeroed): bit 2 k ON, 2 k + 1 OFF.
     (Selects of constant bits, not variable shifts: AVX2 has no variable 16-bit shift.)"""
     H, W = words.shape
     zero = words.dtype.type(0)
     for k in range(offs.shape[0]):
         b_on = words.dtype.type(1 << (2 * k))
         b_off = words.dtype.type(1 << (2 * k + 1))
-        if thr <= 0:                    # a flat image: every bit, as `_i2e_planes`
+        if thr <= 0:                    # a flat image: the published 0 >= 0 and -0.0 >= 0 hold everywhere
             words[:] |= b_on | b_off
             continue
         ar, ac, br, bc = offs[k, 0], offs[k, 1], offs[k, 2], offs[k, 3]
@@ -297,13 +274,22 @@ def _int_rule(table, thr):
 
 
 @nb.njit(nogil=True, cache=True)
-def _i2e_planes_u8(v, offs, table, ratio, out, base, sk, sc):
-    """`_i2e_planes` of an 8-bit value image `v` (uint8 `[H, W]`) in integers: the same bits (the
-    float32 rule of `table[v]` as integer tables, `_int_rule`)."""
-    H, W = v.shape
+def _int_prep(v, table, ratio):
+    """(padded int16 value image, float32 threshold, `_int_rule`'s on_min, off_max, k) of an
+    8-bit value image: the published `ratio * (max - min)` of its float32 values."""
     vp, lo, hi = _pad_int(v)
     thr = np.float32(np.float32(table[hi] - table[lo]) * ratio)
     on_min, off_max, k = _int_rule(table, thr)
+    return vp, thr, on_min, off_max, k
+
+
+@nb.njit(nogil=True, cache=True)
+def _i2e_planes_u8(v, offs, table, ratio, out, base, sk, sc):
+    """The bits of every step of an 8-bit value image `v` (uint8 `[H, W]`) as 0/1 planes: ON of
+    step k into `out[base + k sk]`, OFF into `out[base + k sk + sc]` (`out`: uint8 `[planes, H * W]`).
+    In integers: the published float32 rule of `table[v]` as integer tables (`_int_rule`)."""
+    H, W = v.shape
+    vp, thr, on_min, off_max, k = _int_prep(v, table, ratio)
     kk = np.int16(k)
     mk = np.int16(-k)
     for s in range(offs.shape[0]):
@@ -334,9 +320,7 @@ def _i2e_planes_u8(v, offs, table, ratio, out, base, sk, sc):
 def _i2e_words_u8(v, offs, table, ratio, words):
     """`_i2e_words` of an 8-bit value image in integers (see `_i2e_planes_u8`)."""
     H, W = v.shape
-    vp, lo, hi = _pad_int(v)
-    thr = np.float32(np.float32(table[hi] - table[lo]) * ratio)
-    on_min, off_max, k = _int_rule(table, thr)
+    vp, thr, on_min, off_max, k = _int_prep(v, table, ratio)
     kk = np.int16(k)
     mk = np.int16(-k)
     zero = words.dtype.type(0)
@@ -407,8 +391,9 @@ def write_planes(image, out: np.ndarray, base: int, sk: int, sc: int, params: I2
     `out[base + k sk]`, OFF at `out[base + k sk + sc]` (a sample's slot in a batch of frames).
     8-bit images go through integer arithmetic with the same results (`_int_rule`)."""
     v = _value_u8(image)
-    if v is None:
-        _i2e_planes(*_prepared(image, params, choice), out, base, sk, sc)
+    if v is None:                       # float32 images: through words
+        words = i2e_words(image, params, choice)
+        _frame_planes(words, params.steps, out, base, sk, sc, 0, 0, words.shape[1])
     else:
         _i2e_planes_u8(v, _offsets(params, choice), TABLE_8BIT, np.float32(params.ratio), out, base, sk, sc)
 

@@ -9,8 +9,13 @@ The algorithm (docs/ALGORITHMS.md): resize with PyTorch's nearest index rule to 
 take `V = max(B, G, R)`, move the image along a 9-position trajectory on a zero canvas of
 `(a + 4) x (b + 4)`, threshold the difference of consecutive canvases at 0.18 of the 8-bit
 range, clear the rows and columns swept by the image's edges, and keep events inside the
-uncentred window `16 < row, col < 240`. One Numba function does resize, value and events in a
-single pass with no per-pixel Python; it releases the GIL so threads convert in parallel.
+uncentred window `16 < row, col < 240`. One Numba call per image does everything, with no
+per-pixel Python, and releases the GIL so threads convert in parallel: the resize and value image
+(`_value_image`), the events of all steps row by row while the row sits in L1 (`_odg_rows`), the
+per-step counts in a separate SWAR pass (`_bit_counts`: a running count inside the event loops keeps
+LLVM from vectorising them, about 10 times slower), and, for `odg_frames_into`, the dense frames
+written straight into a batch's planes (`_frame_planes`), so an on-the-fly loader needs no second
+pass over the words.
 """
 from __future__ import annotations
 
