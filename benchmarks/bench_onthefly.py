@@ -9,7 +9,7 @@ Image sets (`benchmarks/_images.py`; decoding costs grow with pixels and bytes, 
 - `photos` (default): every real photograph available offline (the repository's ILSVRC2012 sample
   JPEGs and scikit-image's photographs, 27) once, cropped to 4:3 and resized to ILSVRC2012's typical
   500 x 375 (or 375 x 500), 3-channel JPEGs at quality 90 as ILSVRC2012's are (`make_photos`); their
-  mean size is ~43 kB where ILSVRC2012's train JPEGs average ~110 kB (many are larger than 500 x 375
+  mean size is ~47 kB where ILSVRC2012's train JPEGs average ~110 kB (many are larger than 500 x 375
   and more detailed), so decoding here is if anything cheaper than on ILSVRC2012;
 - `generated`: `-n` random crops of those photographs (aspect 1:1 to 16:9, long side 400-500,
   `--quality`), the set the figures before issue 16's second round were measured on (`make_tree`);
@@ -35,8 +35,9 @@ kernels are single-threaded), the same images for every variant; per sample:
                       the comparisons) run on batches of 16 images, its time shared among them
 
 Every variant runs on the same images: those ODG keeps (a store built from the folder has them), so
-no variant decodes an image another skips; the generated JPEGs hold far more images under ODG's
-1000-event floor (about 20 %: smooth, partly upscaled photos) than ILSVRC2012 (about 0.2 %).
+no variant decodes an image another skips; both sets hold far more images under ODG's 1000-event
+floor (4 of the 27 photos, about 20 % of the crops: smooth, partly upscaled photos) than ILSVRC2012
+(about 0.2 %).
 (a), (b), (c), (e) are timed image by image and interleaved (every round runs all variants on each
 image back to back, in a rotating order), (d) once per round between images; each variant's time per
 image is the median over rounds, a variant's time per sample the mean of those. Times are this
