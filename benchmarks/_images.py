@@ -12,6 +12,7 @@ others are written as 3-channel JPEGs. The generation is deterministic (seeded) 
 repeated runs read the same files.
 
     tree = make_tree(n=500)                # ROOT with ROOT/train/<wnid>/*.JPEG, cached under /tmp
+    photos = make_photos()                 # one ILSVRC-sized JPEG per source photograph, cached
     files = tree_files(tree)               # its JPEGs in generation order (any folder: sorted)
     root = imagenet_tree(files, dest)      # an ImageNet-layout tree of symlinks to arbitrary files
 """
@@ -39,6 +40,7 @@ SKIMAGE_PHOTOS = ("astronaut.png", "brick.png", "camera.png", "cell.png", "chels
 ASPECTS = (1.0, 4 / 3, 3 / 2, 5 / 4, 16 / 9, 1.5)
 GREY_SHARE = 0.05          # share of grey-source variants written as grey JPEGs (ILSVRC2012: ~2% grey)
 GENERATOR_VERSION = 2
+PHOTO_SIZE = (500, 375)    # ILSVRC2012's typical train image: long side 500, short side ~375 (4:3)
 
 
 def source_paths() -> list[str]:
@@ -111,6 +113,18 @@ def default_cache() -> str:
     return os.path.join(tempfile.gettempdir(), "odg-bench-images")
 
 
+def _write_jpeg(root: str, wnid: str, k: int, img: np.ndarray, quality: int, what: str) -> str:
+    """Write `img` as `root/train/<wnid>/<wnid>_<k + 1>.JPEG` at `quality`; its path under `root`."""
+    d = os.path.join(root, "train", wnid)
+    os.makedirs(d, exist_ok=True)
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError(f"cannot encode {what}")
+    with open(os.path.join(d, f"{wnid}_{k + 1}.JPEG"), "wb") as f:
+        f.write(buf.tobytes())
+    return os.path.join("train", wnid, f"{wnid}_{k + 1}.JPEG")
+
+
 def make_tree(n: int, root: str | None = None, seed: int = 0, classes: int = 10, quality: int = 90) -> str:
     """ROOT holding `ROOT/train/<wnid>/<wnid>_<k>.JPEG`: `n` real-photo JPEGs over `classes` classes.
 
@@ -131,17 +145,54 @@ def make_tree(n: int, root: str | None = None, seed: int = 0, classes: int = 10,
         rng = np.random.default_rng([seed, k])
         name, img = srcs[k % len(srcs)] if k < len(srcs) else srcs[int(rng.integers(len(srcs)))]
         out = _variant(img, rng)
-        wnid = wnids[k % classes]
-        d = os.path.join(root, "train", wnid)
-        os.makedirs(d, exist_ok=True)
-        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if not ok:
-            raise RuntimeError(f"cannot encode variant {k} of {name}")
-        with open(os.path.join(d, f"{wnid}_{k + 1}.JPEG"), "wb") as f:
-            f.write(buf.tobytes())
-        files.append(os.path.join("train", wnid, f"{wnid}_{k + 1}.JPEG"))
+        files.append(_write_jpeg(root, wnids[k % classes], k, out, quality, f"variant {k} of {name}"))
     with open(marker, "w") as f:
         f.write(json.dumps({"n": n, "seed": seed, "classes": classes, "quality": quality, "files": files}))
+    return root
+
+
+def _photo(img: np.ndarray) -> np.ndarray:
+    """The central 4:3 crop (3:4 for a portrait source) of a photograph, resized to 500 x 375
+    (375 x 500), 3 channels: area averaging when shrinking, bicubic when enlarging."""
+    h, w = img.shape[:2]
+    long_side, short_side = PHOTO_SIZE
+    portrait = h > w
+    aspect = long_side / short_side                      # long / short
+    ch, cw = (h, int(round(h / aspect))) if portrait else (int(round(w / aspect)), w)
+    if (ch > h) or (cw > w):                             # the source is narrower than 4:3: crop the long side
+        ch, cw = (int(round(w * aspect)), w) if portrait else (h, int(round(h * aspect)))
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    crop = np.ascontiguousarray(img[y0:y0 + ch, x0:x0 + cw])
+    size = (short_side, long_side) if portrait else (long_side, short_side)          # cv2: (width, height)
+    interp = cv2.INTER_AREA if cw > size[0] else cv2.INTER_CUBIC
+    out = cv2.resize(crop, size, interpolation=interp)
+    return cv2.cvtColor(out, cv2.COLOR_GRAY2BGR) if out.ndim == 2 else out
+
+
+def make_photos(root: str | None = None, quality: int = 90, classes: int = 10) -> str:
+    """ROOT holding `ROOT/train/<wnid>/<wnid>_<k>.JPEG`: every distinct source photograph once, at
+    ILSVRC2012's typical size and quality.
+
+    ILSVRC2012's train JPEGs are about 500 x 375 pixels (long side 500, some 500 x 333) at JPEG
+    quality ~90, 110 kB on average. Each source photograph (`source_images`: the repository's sample
+    JPEGs and scikit-image's photos) is cropped to its central 4:3 (or 3:4) part, resized to
+    500 x 375 (375 x 500) and written at `quality` as a 3-channel JPEG (grey sources too: ILSVRC2012
+    holds only ~2 % grey JPEGs, and a grey JPEG decodes faster). Nothing else is chosen: every
+    photograph available offline is in, whatever it costs to convert. Cached.
+    """
+    srcs = source_images()
+    sources = [(os.path.basename(p), os.path.getsize(p)) for p in source_paths()]
+    key = hashlib.sha1(json.dumps(["photos", 2, PHOTO_SIZE, quality, classes, sources]).encode()).hexdigest()[:10]
+    root = root or os.path.join(default_cache(), f"photos-q{quality}-{key}")
+    marker = os.path.join(root, ".complete")
+    if os.path.exists(marker):
+        return root
+    wnids = _wnids()[:: max(1, 1000 // classes)][:classes]
+    files = []
+    for k, (name, img) in enumerate(srcs):
+        files.append(_write_jpeg(root, wnids[k % classes], k, _photo(img), quality, f"photograph {name}"))
+    with open(marker, "w") as f:
+        f.write(json.dumps({"quality": quality, "classes": classes, "files": files}))
     return root
 
 

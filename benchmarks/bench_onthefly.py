@@ -1,7 +1,19 @@
 """On-the-fly conversion vs JPEG decoding, vs reading a store, vs the published I2E pipeline: per core.
 
-    python benchmarks/bench_onthefly.py                 # 120 generated photos, 5 rounds
+    python benchmarks/bench_onthefly.py                 # the ILSVRC-like photos, 5 rounds
+    python benchmarks/bench_onthefly.py --set generated # 120 generated crops of the same photos
     python benchmarks/bench_onthefly.py --images DIR    # any folder of JPEGs
+
+Image sets (`benchmarks/_images.py`; decoding costs grow with pixels and bytes, so they matter):
+
+- `photos` (default): every real photograph available offline (the repository's ILSVRC2012 sample
+  JPEGs and scikit-image's photographs, 27) once, cropped to 4:3 and resized to ILSVRC2012's typical
+  500 x 375 (or 375 x 500), 3-channel JPEGs at quality 90 as ILSVRC2012's are (`make_photos`); their
+  mean size is ~47 kB where ILSVRC2012's train JPEGs average ~110 kB (many are larger than 500 x 375
+  and more detailed), so decoding here is if anything cheaper than on ILSVRC2012;
+- `generated`: `-n` random crops of those photographs (aspect 1:1 to 16:9, long side 400-500,
+  `--quality`), the set the figures before issue 16's second round were measured on (`make_tree`);
+  smaller on average (~400 x 425, ~38 kB).
 
 One process, one thread everywhere (`cv2.setNumThreads(1)`, `torch.set_num_threads(1)`, odg's Numba
 kernels are single-threaded), the same images for every variant; per sample:
@@ -23,8 +35,9 @@ kernels are single-threaded), the same images for every variant; per sample:
                       the comparisons) run on batches of 16 images, its time shared among them
 
 Every variant runs on the same images: those ODG keeps (a store built from the folder has them), so
-no variant decodes an image another skips; the generated JPEGs hold far more images under ODG's
-1000-event floor (about 20 %: smooth, partly upscaled photos) than ILSVRC2012 (about 0.2 %).
+no variant decodes an image another skips; both sets hold far more images under ODG's 1000-event
+floor (4 of the 27 photos, about 20 % of the crops: smooth, partly upscaled photos) than ILSVRC2012
+(about 0.2 %).
 (a), (b), (c), (e) are timed image by image and interleaved (every round runs all variants on each
 image back to back, in a rotating order), (d) once per round between images; each variant's time per
 image is the median over rounds, a variant's time per sample the mean of those. Times are this
@@ -170,10 +183,13 @@ def build_store(root: str, url: str) -> None:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--images", metavar="DIR", help="a folder of JPEGs (recursive); default: generated real-photo JPEGs")
-    ap.add_argument("-n", type=int, default=120, help="images to generate/use (default 120)")
+    ap.add_argument("--set", choices=("photos", "generated"), default="photos",
+                    help="the default image set without --images (see the docstring; default photos)")
+    ap.add_argument("-n", type=int, default=120, help="images to generate/use (default 120; "
+                    "the photos set has as many as there are source photographs)")
     ap.add_argument("--rounds", type=int, default=5, help="timing rounds (default 5)")
     ap.add_argument("--quality", type=int, default=90,
-                    help="JPEG quality of the generated images (default 90; 97 gives files nearer ILSVRC2012's size)")
+                    help="JPEG quality of the generated images (default 90, ILSVRC2012's)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (store, tree)")
     args = ap.parse_args(argv)
 
@@ -188,6 +204,8 @@ def main(argv=None):
     try:
         if args.images:
             root = _images.imagenet_tree(_images.jpeg_files(args.images)[:args.n], os.path.join(work, "tree"))
+        elif args.set == "photos":
+            root = _images.make_photos(quality=args.quality)
         else:
             root = _images.make_tree(args.n, quality=args.quality)
         url = os.path.join(work, "store.zarr")
@@ -267,8 +285,11 @@ def main(argv=None):
         fid = fidelity(datas, weight)
 
         kb = np.mean([len(d) for d in datas]) / 1e3
-        source = f"--images {args.images}" if args.images else f"generated real-photo JPEGs, quality {args.quality}"
-        print(f"{n} of {len(odg_ds.items)} images ({source}; mean {kb:.0f} kB; those ODG keeps); {args.rounds} rounds; "
+        source = (f"--images {args.images}" if args.images else
+                  f"{'ILSVRC-sized photos' if args.set == 'photos' else 'generated crops of photos'}, quality {args.quality}")
+        hw = np.mean([cv2.imdecode(np.frombuffer(d, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8).shape for d in datas], axis=0) * 8
+        print(f"{n} of {len(odg_ds.items)} images ({source}; mean {kb:.0f} kB, ~{hw[0]:.0f} x {hw[1]:.0f} pixels; "
+              f"those ODG keeps); {args.rounds} rounds; "
               f"one thread; load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         names = {"a": "decode only", "b": "ODG on the fly", "c": "I2E on the fly", "d": "ESDataset from a store",

@@ -51,6 +51,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from odg import odg_events
+from odg.odg import odg_frames_into
 from odg.augment import apply as apply_draw
 from odg.i2e import i2e_words, preprocess, write_planes
 from odg.pipelines import imagenet as inet
@@ -169,11 +170,16 @@ class ImageNetEvents(Dataset):
         """Convert input `n` with ODG into slot `b` of the batch array `out`; its outcome."""
         def convert(image):
             d = self._draw(epoch, n, image)
-            r = odg_events(image if d is None else apply_draw(image, d), self.params)
-            if not r.kept:
-                return inet.odg_outcome(r, self.params)
-            self._place(r.words, *self.params.words_shift(*r.shape, self.centre), b, out, B)
-            return _KEPT
+            image = image if d is None else apply_draw(image, d)
+            if self.packed:
+                r = odg_events(image, self.params)
+                if r.kept:
+                    self._place(r.words, *self.params.words_shift(*r.shape, self.centre), b, out, B)
+            else:                         # frames written in the conversion's own pass
+                sk, sb, sc = plane_strides(self.layout, B, self.steps)
+                H, W = self.frame_shape
+                r = odg_frames_into(image, out.reshape(-1, H * W), b * sb, sk, sc, self.params, self.centre)
+            return _KEPT if r.kept else inet.odg_outcome(r, self.params)
         return inet.item_outcome(self.items[n], convert, self.max_pixels)
 
     def _i2e(self, epoch, n, b, out, B):
@@ -193,16 +199,10 @@ class ImageNetEvents(Dataset):
         return inet.item_outcome(self.items[n], convert, self.max_pixels)
 
     def _place(self, words, dr, dc, b, out, B):
-        """Words of one sample (shifted by (dr, dc) into the frame) into slot `b` of the batch."""
+        """Words of one sample (shifted by (dr, dc) into the frame) into slot `b` of a packed batch."""
         H, W = self.frame_shape
         v = np.array([0, b, dr, dc], np.int64)           # row 0 of the one-sample block, slot, shift
-        row, bpos, drs, dcs = v[0:1], v[1:2], v[2:3], v[3:4]
-        block = words[None]
-        if self.packed:
-            packed_batch(block, row, bpos, drs, dcs, H, W, out.reshape(B, H * W))
-        else:
-            dense_batch(block, row, bpos, drs, dcs, self.steps, H, W, out.reshape(-1, H * W),
-                         *plane_strides(self.layout, B, self.steps))
+        packed_batch(words[None], v[0:1], v[1:2], v[2:3], v[3:4], H, W, out.reshape(B, H * W))
 
     def _record(self, epoch: int, n: int, res: dict) -> None:
         status, reason = STATUS_NAMES[int(res["status"])], res.get("reason", "")

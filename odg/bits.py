@@ -240,3 +240,71 @@ def dense_batch(block, rows, bpos, dr, dc, steps, S0, S1, out, sk, sb, sc):
     for n in range(rows.shape[0]):
         place(block, rows[n], dr[n], dc[n], S0, S1, tmp)
         unpack_planes(tmp, steps, out, bpos[n] * sb, sk, sc)
+
+
+# -- one sample's words straight into dense planes, and its per-step counts (on-the-fly conversion) --
+
+@nb.njit(nogil=True, cache=True)
+def frame_planes(words, steps, out, base, sk, sc, dr, dc, S1):
+    """Dense 0/1 frames of `words`: word `[i, j]` is frame pixel `(i + dr, j + dc)`; step `s` ON
+    (bit 2 s) into plane `base + s sk`, OFF (bit 2 s + 1) into `base + s sk + sc` of `out` (uint8
+    `[planes, S0 * S1]`). Every pixel of those planes is written (0 where no word lands).
+
+    The words are first laid out as the frame (zero margins), then each step takes the two low bits
+    and shifts the rest down by a constant 2: whole planes in one flat loop, no per-row epilogues,
+    and constant shifts that LLVM can do in 16-bit lanes (a variable shift stays 64-bit)."""
+    G0, G1 = words.shape
+    S0 = out.shape[1] // S1
+    f_lo = min(max(dr, 0), S0)                  # frame rows that hold words
+    f_hi = max(min(G0 + dr, S0), f_lo)
+    c_lo = min(max(dc, 0), S1)                  # frame columns that hold words
+    c_hi = max(min(G1 + dc, S1), c_lo)
+    tmp = np.zeros(S0 * S1, words.dtype)
+    for fr in range(f_lo, f_hi):
+        tmp[fr * S1 + c_lo:fr * S1 + c_hi] = words[fr - dr, c_lo - dc:c_hi - dc]
+    P = S0 * S1
+    for s in range(steps):
+        on = out[base + s * sk]
+        off = out[base + s * sk + sc]
+        for q in range(P):
+            x = tmp[q]
+            on[q] = np.uint8(x & 1)
+            off[q] = np.uint8((x >> 1) & 1)
+            tmp[q] = x >> 2
+
+
+@nb.njit(nogil=True, cache=True)
+def step_counts(words, nbits, counts):
+    """`counts.flat[b]` = number of words with bit `b` set, b < nbits (`counts` int64, zeroed).
+
+    SWAR: `(w >> k) & 0x01..01` adds bit `8 L + k` of every word into byte `L` of a per-column
+    sum of the word's own type (at most 255 rows before the bytes are flushed), so every addition
+    is a plain element-wise one."""
+    G0, G1 = words.shape
+    wt = words.dtype.type
+    nbytes = words.itemsize
+    m = wt(0)
+    for L in range(nbytes):
+        m |= wt(1) << wt(8 * L)
+    acc = np.zeros((8, G1), words.dtype)
+    flat = counts.reshape(-1)
+    rows = 0
+    for i in range(G0):
+        wr = words[i]
+        for k in range(8):
+            a = acc[k]
+            sk = wt(k)
+            for c in range(G1):
+                a[c] += (wr[c] >> sk) & m
+        rows += 1
+        if rows == 255 or i == G0 - 1:
+            for k in range(8):
+                for L in range(nbytes):
+                    bit = 8 * L + k
+                    if bit < nbits:
+                        tot = 0
+                        for c in range(G1):
+                            tot += (acc[k, c] >> wt(8 * L)) & wt(255)
+                        flat[bit] += tot
+            acc[:] = 0
+            rows = 0

@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numba as nb
 import numpy as np
 
 from .events import word_dtype, word_counts
+from .bits import frame_planes
 from .resize import centre_crop_anchor, check_u8_image, resize_window, resized_shape_short
 
 # the published `selectable_directions`: per group, its (a, b) cell pairs, the first used in evaluation
@@ -120,7 +122,13 @@ def random_choice(rng: np.random.Generator, params: I2EParams = I2EParams()) -> 
 
 
 def _offsets(params: I2EParams, choice) -> np.ndarray:
-    """Per output step: (row, col) of cell a then of cell b in the padded image, int64 `[T, 4]`."""
+    """Per output step: (row, col) of cell a then of cell b in the padded image, int64 `[T, 4]`
+    (read-only, cached)."""
+    return _offsets_of(params, None if choice is None else tuple(int(c) for c in np.asarray(choice).reshape(-1)))
+
+
+@lru_cache(maxsize=1024)
+def _offsets_of(params: I2EParams, choice) -> np.ndarray:
     T = params.steps
     choice = np.zeros(T, np.int64) if choice is None else np.asarray(choice, np.int64).reshape(-1)
     if len(choice) != T:
@@ -132,6 +140,7 @@ def _offsets(params: I2EParams, choice) -> np.ndarray:
             raise ValueError(f"choice {choice[g]} out of range for direction group {g} of {len(group)} pairs")
         a, b = group[int(choice[g])]
         out[k] = ((a - 1) // 3, (a - 1) % 3, (b - 1) // 3, (b - 1) % 3)
+    out.flags.writeable = False
     return out
 
 
@@ -151,40 +160,16 @@ def _pad_u8(v, table):
 
 
 @nb.njit(nogil=True, cache=True)
-def _i2e_planes(vp, offs, thr, out, base, sk, sc):
-    """The bits of every step as 0/1 planes: ON of step k into `out[base + k sk]`, OFF into
-    `out[base + k sk + sc]` (`out`: uint8 `[planes, H * W]`); `vp` the padded value image."""
-    H = vp.shape[0] - 2
-    W = vp.shape[1] - 2
-    for k in range(offs.shape[0]):
-        on_p = out[base + k * sk]
-        off_p = out[base + k * sk + sc]
-        if thr <= 0:                    # a flat image: the published 0 >= 0 and -0.0 >= 0 hold everywhere
-            on_p[:] = 1
-            off_p[:] = 1
-            continue
-        ar, ac, br, bc = offs[k, 0], offs[k, 1], offs[k, 2], offs[k, 3]
-        for y in range(H):
-            ra = vp[y + ar, ac:ac + W]
-            rb = vp[y + br, bc:bc + W]
-            o1 = on_p[y * W:(y + 1) * W]
-            o2 = off_p[y * W:(y + 1) * W]
-            for x in range(W):
-                d = rb[x] - ra[x]
-                o1[x] = d >= thr
-                o2[x] = -d >= thr
-
-
-@nb.njit(nogil=True, cache=True)
 def _i2e_words(vp, offs, thr, words):
-    """The same bits as `_i2e_planes`, OR-ed into per-pixel words (zeroed): bit 2 k ON, 2 k + 1 OFF.
+    """The bits of every step of a float32 padded value image `vp`, OR-ed into per-pixel words
+    (zeroed): bit 2 k ON, 2 k + 1 OFF.
     (Selects of constant bits, not variable shifts: AVX2 has no variable 16-bit shift.)"""
     H, W = words.shape
     zero = words.dtype.type(0)
     for k in range(offs.shape[0]):
         b_on = words.dtype.type(1 << (2 * k))
         b_off = words.dtype.type(1 << (2 * k + 1))
-        if thr <= 0:                    # a flat image: every bit, as `_i2e_planes`
+        if thr <= 0:                    # a flat image: the published 0 >= 0 and -0.0 >= 0 hold everywhere
             words[:] |= b_on | b_off
             continue
         ar, ac, br, bc = offs[k, 0], offs[k, 1], offs[k, 2], offs[k, 3]
@@ -195,6 +180,173 @@ def _i2e_words(vp, offs, thr, words):
             for x in range(W):
                 d = rb[x] - ra[x]
                 wr[x] |= (b_on if d >= thr else zero) | (b_off if -d >= thr else zero)
+
+
+@nb.njit(nogil=True, cache=True)
+def _max_rows(img, flip, out):
+    H, W, C = img.shape
+    flat = img.reshape(-1)
+    o = out.reshape(-1)
+    n = np.uint64(H * W)
+    if C == 3:
+        for q in range(n):
+            i = np.uint64(3) * q
+            o[q] = max(max(flat[i], flat[i + np.uint64(1)]), flat[i + np.uint64(2)])
+    else:
+        for q in range(n):
+            i = np.uint64(C) * q
+            m = flat[i]
+            for c in range(1, C):
+                m = max(m, flat[i + np.uint64(c)])
+            o[q] = m
+    if flip:
+        for y in range(H):
+            row = out[y]
+            for x in range(W // 2):
+                row[x], row[W - 1 - x] = row[W - 1 - x], row[x]
+
+
+def _channel_max(img: np.ndarray, flip: bool) -> np.ndarray:
+    """uint8 `[H, W]`: the maximum over the channels of a uint8 `H x W x C` image, mirrored
+    left-right when `flip`."""
+    out = np.empty(img.shape[:2], np.uint8)
+    _max_rows(np.ascontiguousarray(img), flip, out)
+    return out
+
+
+@nb.njit(nogil=True, cache=True)
+def _pad_int(v):
+    """uint8 `[H, W]` with one replicated pixel on each side, as int16 `[H + 2, W + 2]`; and its
+    minimum and maximum."""
+    H, W = v.shape
+    out = np.empty((H + 2, W + 2), np.int16)
+    lo = 255
+    hi = 0
+    for i in range(H):
+        src = v[i]
+        dst = out[i + 1]
+        for j in range(W):
+            x = src[j]
+            dst[j + 1] = x
+            lo = min(lo, x)
+            hi = max(hi, x)
+        dst[0] = dst[1]
+        dst[W + 1] = dst[W]
+    out[0] = out[1]
+    out[H + 1] = out[H]
+    return out, lo, hi
+
+
+@nb.njit(nogil=True, cache=True)
+def _int_rule(table, thr):
+    """The float32 comparisons of 8-bit values as integer tables: per value `a` of cell a,
+    `on_min[a]`, the smallest `b` with `table[b] - table[a] >= thr` (256: none), and `off_max[a]`,
+    the largest `b` with `-(table[b] - table[a]) >= thr` (-1: none); and `k` when these are the pure
+    difference rule `b - a >= k` / `a - b >= k` (else -1). Float32 differences are monotone in `b`
+    (rounding is), so a binary search per value finds both bounds."""
+    on_min = np.empty(256, np.int16)
+    off_max = np.empty(256, np.int16)
+    for a in range(256):
+        ta = table[a]
+        lo, hi = 0, 256                       # first b with table[b] - ta >= thr
+        while lo < hi:
+            m = (lo + hi) // 2
+            if np.float32(table[m] - ta) >= thr:
+                hi = m
+            else:
+                lo = m + 1
+        on_min[a] = lo
+        lo, hi = -1, 255                      # last b with -(table[b] - ta) >= thr
+        while lo < hi:
+            m = (lo + hi + 1) // 2
+            if -np.float32(table[m] - ta) >= thr:
+                lo = m
+            else:
+                hi = m - 1
+        off_max[a] = lo
+    k = on_min[0]
+    for a in range(256):
+        want_on = a + k if a + k <= 255 else 256
+        want_off = a - k if a - k >= 0 else -1
+        if k < 1 or on_min[a] != want_on or off_max[a] != want_off:
+            return on_min, off_max, -1
+    return on_min, off_max, k
+
+
+@nb.njit(nogil=True, cache=True)
+def _int_prep(v, table, ratio):
+    """(padded int16 value image, float32 threshold, `_int_rule`'s on_min, off_max, k) of an
+    8-bit value image: the published `ratio * (max - min)` of its float32 values."""
+    vp, lo, hi = _pad_int(v)
+    thr = np.float32(np.float32(table[hi] - table[lo]) * ratio)
+    on_min, off_max, k = _int_rule(table, thr)
+    return vp, thr, on_min, off_max, k
+
+
+@nb.njit(nogil=True, cache=True)
+def _i2e_planes_u8(v, offs, table, ratio, out, base, sk, sc):
+    """The bits of every step of an 8-bit value image `v` (uint8 `[H, W]`) as 0/1 planes: ON of
+    step k into `out[base + k sk]`, OFF into `out[base + k sk + sc]` (`out`: uint8 `[planes, H * W]`).
+    In integers: the published float32 rule of `table[v]` as integer tables (`_int_rule`)."""
+    H, W = v.shape
+    vp, thr, on_min, off_max, k = _int_prep(v, table, ratio)
+    kk = np.int16(k)
+    mk = np.int16(-k)
+    for s in range(offs.shape[0]):
+        on_p = out[base + s * sk]
+        off_p = out[base + s * sk + sc]
+        if thr <= 0:
+            on_p[:] = 1
+            off_p[:] = 1
+            continue
+        ar, ac, br, bc = offs[s, 0], offs[s, 1], offs[s, 2], offs[s, 3]
+        for y in range(H):
+            ra = vp[y + ar, ac:ac + W]
+            rb = vp[y + br, bc:bc + W]
+            o1 = on_p[y * W:(y + 1) * W]
+            o2 = off_p[y * W:(y + 1) * W]
+            if k > 0:
+                for x in range(W):
+                    d = np.int16(rb[x] - ra[x])
+                    o1[x] = np.uint8(d >= kk)
+                    o2[x] = np.uint8(d <= mk)
+            else:
+                for x in range(W):
+                    o1[x] = rb[x] >= on_min[ra[x]]
+                    o2[x] = rb[x] <= off_max[ra[x]]
+
+
+@nb.njit(nogil=True, cache=True)
+def _i2e_words_u8(v, offs, table, ratio, words):
+    """`_i2e_words` of an 8-bit value image in integers (see `_i2e_planes_u8`)."""
+    H, W = v.shape
+    vp, thr, on_min, off_max, k = _int_prep(v, table, ratio)
+    kk = np.int16(k)
+    mk = np.int16(-k)
+    zero = words.dtype.type(0)
+    for s in range(offs.shape[0]):
+        b_on = words.dtype.type(1 << (2 * s))
+        b_off = words.dtype.type(1 << (2 * s + 1))
+        if thr <= 0:
+            words[:] |= b_on | b_off
+            continue
+        ar, ac, br, bc = offs[s, 0], offs[s, 1], offs[s, 2], offs[s, 3]
+        for y in range(H):
+            ra = vp[y + ar, ac:ac + W]
+            rb = vp[y + br, bc:bc + W]
+            wr = words[y]
+            if k > 0:
+                for x in range(W):
+                    d = np.int16(rb[x] - ra[x])
+                    wr[x] |= (b_on if d >= kk else zero) | (b_off if d <= mk else zero)
+            else:
+                for x in range(W):
+                    a = ra[x]
+                    wr[x] |= (b_on if rb[x] >= on_min[a] else zero) | (b_off if rb[x] <= off_max[a] else zero)
+
+
+TABLE_8BIT = np.arange(256, dtype=np.float32) * SCALE_8BIT     # an 8-bit value's float32 image value
+TABLE_8BIT.flags.writeable = False
 
 
 def threshold(vmin, vmax, ratio: float) -> np.float32:
@@ -218,16 +370,32 @@ def value_padded(image) -> np.ndarray:
 
 
 def _prepared(image, params: I2EParams, choice):
-    """(padded value image, per-step cell offsets, threshold) of one image."""
+    """(padded value image, per-step cell offsets, threshold) of one float32 image."""
     vp = value_padded(image)
     return vp, _offsets(params, choice), threshold(vp.min(), vp.max(), params.ratio)
+
+
+def _value_u8(image):
+    """The channel maximum uint8 `[H, W]` of an 8-bit image, or None for a float32 image."""
+    image = np.asarray(image)
+    if image.dtype == np.float32:
+        return None
+    if image.ndim == 2 and image.dtype == np.uint8 and image.size and image.flags.c_contiguous:
+        return image
+    return _channel_max(check_u8_image(image), False)
 
 
 def write_planes(image, out: np.ndarray, base: int, sk: int, sc: int, params: I2EParams = I2EParams(),
                  choice=None) -> None:
     """I2E bits of `image` as 0/1 planes of `out` (uint8 `[planes, H * W]`): ON of step k at
-    `out[base + k sk]`, OFF at `out[base + k sk + sc]` (a sample's slot in a batch of frames)."""
-    _i2e_planes(*_prepared(image, params, choice), out, base, sk, sc)
+    `out[base + k sk]`, OFF at `out[base + k sk + sc]` (a sample's slot in a batch of frames).
+    8-bit images go through integer arithmetic with the same results (`_int_rule`)."""
+    v = _value_u8(image)
+    if v is None:                       # float32 images: through words
+        words = i2e_words(image, params, choice)
+        frame_planes(words, params.steps, out, base, sk, sc, 0, 0, words.shape[1])
+    else:
+        _i2e_planes_u8(v, _offsets(params, choice), TABLE_8BIT, np.float32(params.ratio), out, base, sk, sc)
 
 
 def i2e_frames(image, params: I2EParams = I2EParams(), choice=None) -> np.ndarray:
@@ -243,9 +411,14 @@ def i2e_frames(image, params: I2EParams = I2EParams(), choice=None) -> np.ndarra
 
 def i2e_words(image, params: I2EParams = I2EParams(), choice=None) -> np.ndarray:
     """`i2e_frames` as per-pixel words uint `[H, W]` (bit `2 k + c`)."""
-    vp, offs, thr = _prepared(image, params, choice)
-    words = np.zeros((vp.shape[0] - 2, vp.shape[1] - 2), word_dtype(params.steps))
-    _i2e_words(vp, offs, thr, words)
+    v = _value_u8(image)
+    if v is None:
+        vp, offs, thr = _prepared(image, params, choice)
+        words = np.zeros((vp.shape[0] - 2, vp.shape[1] - 2), word_dtype(params.steps))
+        _i2e_words(vp, offs, thr, words)
+    else:
+        words = np.zeros(v.shape, word_dtype(params.steps))
+        _i2e_words_u8(v, _offsets(params, choice), TABLE_8BIT, np.float32(params.ratio), words)
     return words
 
 
@@ -277,7 +450,4 @@ def preprocess(image, params: I2EParams = I2EParams(), split: str = "train", box
         resized = resize_window(image, h, w, window=(top, left, S, S))
     else:
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-    v = resized[:, :, 0]
-    for c in range(1, resized.shape[2]):
-        v = np.maximum(v, resized[:, :, c])
-    return np.ascontiguousarray(v[:, ::-1]) if flip else v
+    return _channel_max(resized, bool(flip))

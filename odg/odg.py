@@ -9,8 +9,13 @@ The algorithm (docs/ALGORITHMS.md): resize with PyTorch's nearest index rule to 
 take `V = max(B, G, R)`, move the image along a 9-position trajectory on a zero canvas of
 `(a + 4) x (b + 4)`, threshold the difference of consecutive canvases at 0.18 of the 8-bit
 range, clear the rows and columns swept by the image's edges, and keep events inside the
-uncentred window `16 < row, col < 240`. One Numba function does resize, value and events in a
-single pass with no per-pixel Python; it releases the GIL so threads convert in parallel.
+uncentred window `16 < row, col < 240`. One Numba call per image does everything, with no
+per-pixel Python, and releases the GIL so threads convert in parallel: the resize and value image
+(`_value_image`), the events of all steps row by row while the row sits in L1 (`_odg_rows`), the
+per-step counts in a separate SWAR pass (`step_counts`: a running count inside the event loops keeps
+LLVM from vectorising them, about 10 times slower), and, for `odg_frames_into`, the dense frames
+written straight into a batch's planes (`frame_planes`), so an on-the-fly loader needs no second
+pass over the words.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from functools import cached_property, lru_cache
 import numba as nb
 import numpy as np
 
+from .bits import frame_planes, step_counts
 from .events import events_to_published, word_dtype, words_to_events
 from .params import ODGParams
 
@@ -96,6 +102,21 @@ def _kernel_constants(params: ODGParams):
     return traj, params.integer_threshold(), on_min, off_max
 
 
+_PLANS: dict = {}
+
+
+def _plan(params: ODGParams) -> tuple:
+    """`(params, traj, k, on_min, off_max, word dtype)` of `params`, looked up by identity (hashing
+    a frozen dataclass of tuples costs microseconds per image); equal parameters share the arrays."""
+    plan = _PLANS.get(id(params))
+    if plan is None or plan[0] is not params:
+        if len(_PLANS) > 64:
+            _PLANS.clear()
+        plan = (params, *_kernel_constants(params), word_dtype(params.steps))
+        _PLANS[id(params)] = plan
+    return plan
+
+
 @nb.njit(nogil=True, cache=True)
 def _value_image(img, ri, ci, pad):
     """V = max over the B, G, R channels of the nearest-resized image, on a zero margin of `pad`.
@@ -110,10 +131,14 @@ def _value_image(img, ri, ci, pad):
     cofs = ci.astype(np.uint64) * np.uint64(nch)
     one = np.uint64(1)
     two = np.uint64(2)
-    vp = np.zeros((a + 2 * pad, b + 2 * pad), np.int16)
+    vp = np.empty((a + 2 * pad, b + 2 * pad), np.int16)
+    vp[:pad] = 0
+    vp[a + pad:] = 0
     for i in range(a):
         base = np.uint64(ri[i]) * row_len
         out = vp[i + pad]
+        out[:pad] = 0
+        out[b + pad:] = 0
         if nch >= 3:
             for j in range(b):
                 o = base + cofs[j]
@@ -125,86 +150,134 @@ def _value_image(img, ri, ci, pad):
 
 
 @nb.njit(nogil=True, cache=True)
-def _odg_kernel(vp, a, b, pad, traj, k, on_min, off_max, r0, c0, words, counts):
-    """Events of every step as bits of `words` (see odg.events); per-step (ON, OFF) counts.
+def _odg_rows(vp, a, b, pad, traj, k, on_min, off_max, r0, c0, words):
+    """Events of every step as bits of `words` (see odg.events), row by row.
 
+    `words` need not be zeroed: each row is computed whole (all steps while it sits in L1).
     `k > 0`: the integer difference rule (vectorised); otherwise the exact float32 tables.
-    Flat unsigned indexing keeps the inner loop free of slicing and wrap-around checks.
+    Events are counted afterwards (`step_counts`): a running count in these loops stops LLVM from
+    vectorising them (about 10 times slower).
     """
     G0, G1 = words.shape
+    T = traj.shape[0] - 1
     rlo = max(r0, 0)
     rhi = min(r0 + G0, a + pad)
     clo = max(c0, 0)
     chi = min(c0 + G1, b + pad)
-    n = np.uint64(max(chi - clo, 0))
+    nu = np.uint64(max(chi - clo, 0))
     kk = np.int16(k)
     mk = np.int16(-k)
     V = vp.ravel()
-    Wd = words.ravel()
     VW = vp.shape[1]
-    for s in range(1, traj.shape[0]):
-        rp, cp = traj[s - 1, 0], traj[s - 1, 1]
-        rc, cc = traj[s, 0], traj[s, 1]
-        r_lo, r_hi = min(rp, rc), max(rp, rc)
-        c_lo, c_hi = min(cp, cc), max(cp, cc)
-        sh = Wd.dtype.type(2 * (s - 1))
-        sh1 = Wd.dtype.type(2 * (s - 1) + 1)
-        n_on = 0
-        n_off = 0
-        for r in range(rlo, rhi):
-            # rows swept by the top and bottom edges carry no events
-            if (r_lo <= r < r_hi) or (r_lo + a <= r < r_hi + a):
-                continue
-            bn = np.uint64((r - rc + pad) * VW + clo - cc + pad)
-            bo = np.uint64((r - rp + pad) * VW + clo - cp + pad)
-            bw = np.uint64((r - r0) * G1 + clo - c0)
-            row_on = Wd.dtype.type(0)
-            row_off = Wd.dtype.type(0)
-            if k > 0:
-                for c in range(n):
-                    d = np.int16(V[bn + c] - V[bo + c])
-                    on = Wd.dtype.type(d >= kk)
-                    off = Wd.dtype.type(d <= mk)
-                    row_on += on
-                    row_off += off
-                    Wd[bw + c] = Wd[bw + c] | (on << sh) | (off << sh1)
-            else:
-                for c in range(n):
-                    vn = V[bn + c]
-                    vo = V[bo + c]
-                    on = Wd.dtype.type(vn >= on_min[vo])
-                    off = Wd.dtype.type(vn <= off_max[vo])
-                    row_on += on
-                    row_off += off
-                    Wd[bw + c] = Wd[bw + c] | (on << sh) | (off << sh1)
-            n_on += row_on
-            n_off += row_off
-            # columns swept by the left and right edges carry no events
-            for cl in range(c_lo, c_hi):
-                for c in (cl, cl + b):
-                    if clo <= c < chi:
-                        i = bw + np.uint64(c - clo)
-                        w = Wd[i]
-                        n_on -= (w >> sh) & 1
-                        n_off -= (w >> sh1) & 1
-                        Wd[i] = w & ~((Wd.dtype.type(1) << sh) | (Wd.dtype.type(1) << sh1))
-        counts[s - 1, 0] = n_on
-        counts[s - 1, 1] = n_off
+    one = words.dtype.type(1)
+    zero = words.dtype.type(0)
+    b_on = np.zeros(T + 1, words.dtype)         # step s's ON and OFF bits (constant bits: selects, not shifts)
+    b_off = np.zeros(T + 1, words.dtype)
+    for s in range(1, T + 1):
+        b_on[s] = one << words.dtype.type(2 * (s - 1))
+        b_off[s] = one << words.dtype.type(2 * (s - 1) + 1)
+    for i in range(G0):
+        r = r0 + i
+        wr = words[i]
+        wr[:] = 0
+        if rlo <= r < rhi:
+            for s in range(1, T + 1):
+                rp, cp = traj[s - 1, 0], traj[s - 1, 1]
+                rc, cc = traj[s, 0], traj[s, 1]
+                r_lo, r_hi = min(rp, rc), max(rp, rc)
+                # rows swept by the top and bottom edges carry no events
+                if (r_lo <= r < r_hi) or (r_lo + a <= r < r_hi + a):
+                    continue
+                c_lo, c_hi = min(cp, cc), max(cp, cc)
+                bn = np.uint64((r - rc + pad) * VW + clo - cc + pad)
+                bo = np.uint64((r - rp + pad) * VW + clo - cp + pad)
+                bw = np.uint64(clo - c0)
+                bon = b_on[s]
+                boff = b_off[s]
+                if k > 0:
+                    for c in range(nu):
+                        d = np.int16(V[bn + c] - V[bo + c])
+                        on = d >= kk
+                        off = d <= mk
+                        wr[bw + c] = wr[bw + c] | (bon if on else zero) | (boff if off else zero)
+                else:
+                    for c in range(nu):
+                        vn = V[bn + c]
+                        vo = V[bo + c]
+                        on = vn >= on_min[vo]
+                        off = vn <= off_max[vo]
+                        wr[bw + c] = wr[bw + c] | (bon if on else zero) | (boff if off else zero)
+                # columns swept by the left and right edges carry no events
+                for cl in range(c_lo, c_hi):
+                    for c in (cl, cl + b):
+                        if clo <= c < chi:
+                            j = c - c0
+                            x = wr[j]
+                            wr[j] = x & ~(bon | boff)
 
 
-def _convert(img: np.ndarray, params: ODGParams) -> ODGResult:
+@nb.njit(nogil=True, cache=True)
+def _odg_kernel(vp, a, b, pad, traj, k, on_min, off_max, r0, c0, words, counts):
+    """Events of every step as bits of `words` (see odg.events); per-step (ON, OFF) counts
+    (`_odg_rows` without frames, then `step_counts`)."""
+    _odg_rows(vp, a, b, pad, traj, k, on_min, off_max, r0, c0, words)
+    counts[:] = 0
+    step_counts(words, 2 * (traj.shape[0] - 1), counts)
+
+
+@nb.njit(nogil=True, cache=True)
+def _odg_image(img, ri, ci, pad, traj, k, on_min, off_max, r0, c0, words, counts, out, base, sk, sc, dr, dc, S1):
+    """The whole conversion of one image in one call: value image, words, counts and, when `out`
+    has planes, the dense frames (see `_odg_rows`, `step_counts`, `frame_planes`); the total count."""
+    vp = _value_image(img, ri, ci, pad)
+    _odg_rows(vp, ri.shape[0], ci.shape[0], pad, traj, k, on_min, off_max, r0, c0, words)
+    step_counts(words, 2 * (traj.shape[0] - 1), counts)
+    if out.shape[0] > 0:
+        frame_planes(words, traj.shape[0] - 1, out, base, sk, sc, dr, dc, S1)
+    n = 0
+    for v in counts.ravel():
+        n += v
+    return n
+
+
+_NO_FRAMES = np.empty((0, 1), np.uint8)
+
+
+def _convert(img: np.ndarray, params: ODGParams, frames=None) -> ODGResult:
+    """ODG of a checked image; `frames`: `(out, base, sk, sc, centre)` to write its dense frames
+    into planes of `out` too (see `odg_frames_into`)."""
     h, w = img.shape[:2]
     a, b = params.resized_shape(h, w)
     if a < 1 or b < 1:
         raise ValueError(f"image of {h} x {w} pixels resizes to {a} x {b}: a side of 0 pixels")
-    traj, k, on_min, off_max = _kernel_constants(params)
+    _, traj, k, on_min, off_max, wdt = _plan(params)
     r0, c0 = params.window_origin(a, b)
-    words = np.zeros((params.grid, params.grid), word_dtype(params.steps))
-    counts = np.zeros((params.steps, 2), np.int64)
-    vp = _value_image(img, nearest_indices(h, a), nearest_indices(w, b), params.canvas_pad)
-    _odg_kernel(vp, a, b, params.canvas_pad, traj, k, on_min, off_max, r0, c0, words, counts)
-    n = int(counts.sum())
+    G = params.grid
+    words = np.empty((G, G), wdt)
+    counts = np.zeros((traj.shape[0] - 1, 2), np.int64)
+    if frames is None:
+        out, base, sk, sc, dr, dc = _NO_FRAMES, 0, 0, 0, 0, 0
+    else:
+        out, base, sk, sc, centre = frames
+        dr, dc = params.words_shift(a, b, centre)
+    n = _odg_image(img, nearest_indices(h, a), nearest_indices(w, b), params.canvas_pad, traj, k, on_min, off_max,
+                   r0, c0, words, counts, out, base, sk, sc, dr, dc, params.frame_size)
     return ODGResult(words=words, shape=(a, b), counts=counts, kept=n >= params.min_events, params=params)
+
+
+def odg_frames_into(image: np.ndarray, out: np.ndarray, base: int, sk: int, sc: int,
+                    params: ODGParams = ODGParams(), centre: bool = True) -> ODGResult:
+    """`odg_events(image)`, its dense frames (`odg.events.words_to_frames`, `[T, 2, S, S]` 0/1,
+    S = `params.frame_size`) written in the same pass into planes of `out` (uint8 `[planes, S * S]`,
+    a batch): step `k` ON at plane `base + k sk`, OFF at `base + k sk + sc`. Every pixel of those
+    planes is written, whether or not the sample is kept."""
+    S = params.frame_size
+    if out.dtype != np.uint8 or out.ndim != 2 or out.shape[1] != S * S:
+        raise ValueError(f"out must be uint8 [planes, {S * S}], got {out.dtype} {out.shape}")
+    if min(base, sk, sc) < 0 or base + (params.steps - 1) * sk + sc >= out.shape[0]:
+        raise ValueError(f"planes {base} + k {sk} + c {sc} (k < {params.steps}, c < 2) fall outside "
+                         f"out's {out.shape[0]} planes")
+    return _convert(check_image(image), params, (out, base, sk, sc, bool(centre)))
 
 
 def odg_events(image: np.ndarray, params: ODGParams = ODGParams()) -> ODGResult:

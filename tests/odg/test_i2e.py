@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from odg import Augment, I2EParams, i2e_events, i2e_frames, resize_aa, unpack_frames
 from odg.augment import apply, crop_box
-from odg.i2e import PUBLISHED_DIRECTIONS, preprocess, random_choice, write_planes
+from odg.i2e import PUBLISHED_DIRECTIONS, TABLE_8BIT, _int_rule, preprocess, random_choice, threshold, write_planes
 from odg.resize import centre_crop_anchor, resize_window, resized_shape_short
 
 from .i2e_reference import kernels, reference_i2e, to_float
@@ -90,6 +90,49 @@ def test_reference_is_the_published_module(name):
     f = to_float(img)
     for choice in (None, random_choice(np.random.default_rng(len(name)))):
         np.testing.assert_array_equal(reference_i2e(f, 0.12, choice), torch_module(f, 0.12, choice))
+
+
+@pytest.mark.parametrize("ratio", [0.12, 0.07, 0.3333, 1.0])
+def test_integer_rule_is_the_float32_comparison(ratio):
+    """8-bit images go through integer tables: for many value ranges (those where `ratio * range`
+    lands on a multiple of 1/255 included, e.g. 0..25 at 0.12), the tables are exactly the published
+    float32 comparisons `v[b] - v[a] >= thr` and `-(v[b] - v[a]) >= thr` for all 256 x 256 pairs."""
+    t = TABLE_8BIT
+    d = t[None, :] - t[:, None]                           # d[a, b] = v[b] - v[a], float32
+    ranges = [(0, 25), (0, 50), (0, 250), (3, 28), (0, 255), (17, 18), (100, 101), (0, 1)]
+    ranges += [tuple(sorted(p)) for p in np.random.default_rng(int(ratio * 1e4)).integers(0, 256, (40, 2))]
+    paths = set()
+    for lo, hi in ranges:
+        thr = threshold(t[lo], t[hi], ratio)
+        if thr <= 0:
+            continue
+        on_min, off_max, k = _int_rule(t, thr)
+        on, off = d >= thr, -d >= thr
+        b = np.arange(256)
+        np.testing.assert_array_equal(on, b[None, :] >= on_min[:, None].astype(np.int64))
+        np.testing.assert_array_equal(off, b[None, :] <= off_max[:, None].astype(np.int64))
+        if k > 0:
+            np.testing.assert_array_equal(on, (b[None, :] - b[:, None]) >= k)
+            np.testing.assert_array_equal(off, (b[:, None] - b[None, :]) >= k)
+        paths.add(k > 0)
+    assert True in paths and (ratio != 0.12 or False in paths)   # at 0.12 both the difference rule and tables occur
+
+
+@pytest.mark.parametrize("lo, hi", [(0, 25), (0, 250), (5, 55)])
+def test_images_whose_threshold_is_on_the_8bit_grid(lo, hi):
+    """Value ranges where 0.12 x range is a multiple of 1/255: no integer difference rule holds,
+    the exact tables decide; frames, words and counts still equal the reference."""
+    rng = np.random.default_rng(hi)
+    img = rng.integers(lo, hi + 1, (30, 40, 3), dtype=np.uint8)
+    img[0, 0] = lo
+    img[-1, -1] = hi
+    assert _int_rule(TABLE_8BIT, threshold(TABLE_8BIT[lo], TABLE_8BIT[hi], 0.12))[2] == -1
+    for choice in (None, random_choice(np.random.default_rng(lo))):
+        want = reference_i2e(to_float(img), 0.12, choice)
+        np.testing.assert_array_equal(i2e_frames(img, choice=choice), want)
+        r = i2e_events(img, choice=choice)
+        np.testing.assert_array_equal(unpack_frames(r.words, 8), want)
+        np.testing.assert_array_equal(r.counts, want.sum(axis=(2, 3)))
 
 
 def test_threshold_rule_is_float32_times_ratio():
