@@ -13,12 +13,12 @@ See docs/TRAINING.md.
 from .checkpoint import load as load_checkpoint, save as save_checkpoint, state_hash
 from .loop import TrainError, TrainOptions, evaluate, train
 from .metrics import plot_accuracy_vs_time, read_metrics, topk_correct
-from .model_config import INPUTS, ModelConfig, build_model, fixed_decay_params, known_models
+from .model_config import INPUTS, ModelConfig, build_model, fixed_decay_params, known_models, model_spec
 from .presets import DEFAULT_PRESET, PRESETS, Recipe, get_preset, list_presets
 
 __all__ = [
     "DEFAULT_PRESET", "INPUTS", "ModelConfig", "PRESETS", "Recipe", "TrainError", "TrainOptions",
     "build_model", "evaluate", "fixed_decay_params", "get_preset", "known_models", "list_presets",
-    "load_checkpoint", "plot_accuracy_vs_time", "read_metrics", "save_checkpoint", "state_hash",
+    "load_checkpoint", "model_spec", "plot_accuracy_vs_time", "read_metrics", "save_checkpoint", "state_hash",
     "topk_correct", "train",
 ]

@@ -108,14 +108,15 @@ def check_model_input(cfg: ModelConfig) -> None:
     if cfg.in_channels != want:
         raise TrainError(f"input {cfg.input!r} has {want} channel(s) but {cfg.name} is built with "
                          f"{cfg.in_channels} input channels")
-    if cfg.name.startswith("resnet2d") and not cfg.static:
-        raise TrainError(f"{cfg.name} takes static images: use --input ei (the published 2D-CNN input), "
-                         "mean or rgb")
-    if cfg.name.startswith("resnet3d") and cfg.static:
-        raise TrainError(f"{cfg.name} takes event frames: use --input events")
-    if cfg.name.startswith("tasnn"):
+    spec = cfg.spec
+    if spec.family == "tasnn":
         raise TrainError("the TA-SNNs (fixed input shape, MSE readout as published) are not trained by "
                          "odg train")
+    if spec.input_kind == "image" and not cfg.static:
+        raise TrainError(f"{cfg.name} takes static images: use --input ei (the published 2D-CNN input), "
+                         "mean or rgb")
+    if spec.input_kind == "event_frames" and cfg.static:
+        raise TrainError(f"{cfg.name} takes event frames: use --input events")
 
 
 def load_init(model: nn.Module, path, ck: dict | None = None) -> dict:

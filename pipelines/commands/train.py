@@ -128,7 +128,7 @@ def run_training(args, default_preset: str, ann: bool = False) -> int:
     from odg.models import LIFParams
     from odg.models.train import ModelConfig, TrainError, TrainOptions, get_preset, known_models, train
     from odg.models.train.loop import INPUT_CHANNELS, resume_state
-    from odg.models.train.model_config import fixed_decay_params, is_spiking_resnet
+    from odg.models.train.model_config import fixed_decay_params, is_spiking_resnet, model_spec
     from odg.models.train import checkpoint as ckpt_io
     from odg.models.train.presets import Recipe
 
@@ -208,7 +208,7 @@ def run_training(args, default_preset: str, ann: bool = False) -> int:
             elif args.surrogate_halfwidth is not None or getattr(args, "decay", None) is not None:
                 raise UserError(f"{name} has no LIF neurons: --surrogate-halfwidth / --decay do not apply")
             steps = args.steps
-            if inp != "events" and not ann and steps is None and not name.startswith("resnet2d"):
+            if inp != "events" and not ann and steps is None and model_spec(name).time_first:
                 steps = 6
             try:
                 cfg = ModelConfig(name=name, num_classes=n_classes, in_channels=INPUT_CHANNELS[inp], input=inp,
