@@ -16,6 +16,8 @@ from ..lif import LIFParams
 from ..small import SMALL_SPECS
 
 INPUTS = ("events", "mean", "ei", "rgb")
+INPUT_CHANNELS = {"events": 2, "mean": 2, "ei": 1, "rgb": 3}
+STATIC_STEPS = 6            # T a static input is repeated over for an SNN unless told (pipeS's T = 6)
 INPUT_HELP = {
     "events": "the store's event frames [T, B, 2, H, W] (0/1)",
     "mean": "the event frames averaged over time, a static 2-channel image [B, 2, H, W] in [0, 1]",
@@ -56,6 +58,12 @@ def fixed_decay_params(decay: float = 0.25, **kw) -> LIFParams:
     if not 0.0 < decay < 1.0:
         raise ValueError(f"a leak factor must be in (0, 1), got {decay}")
     return LIFParams(decay_init=math.log(decay / (1.0 - decay)), learn_decay=False, **kw)
+
+
+def with_fixed_decay(params: LIFParams, decay: float) -> LIFParams:
+    """`params`' threshold, surrogate window and leak slope with the fixed leak factor `decay`."""
+    return fixed_decay_params(decay, threshold=params.threshold, surrogate_halfwidth=params.surrogate_halfwidth,
+                              leak_slope=params.leak_slope)
 
 
 @dataclass(frozen=True)
