@@ -31,7 +31,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ._backend import check_backend, fused_checked, triton_installed
-from .spike_layers import pack_bits, records_grad, unpack_bits
+from .keep import neuron_keeps, neuron_restored, neuron_saved, records_grad
 
 
 @dataclass(frozen=True)
@@ -122,18 +122,17 @@ def _emit(m: torch.Tensor, x: torch.Tensor, threshold: float, analog: bool, slop
 
 
 class _LeakyIntegrateFire(torch.autograd.Function):
-    """Sequence loop of the published cell. Saves for backward the smaller of the input and the
-    membrane m [T, ...] (compute dtype): m for fp32/fp64 input; a bf16/fp16 input, half the size,
-    from which backward recomputes m bit for bit; a 0/1 input (`spikes_in`) as bits."""
+    """Sequence loop of the published cell. Saves for backward what `odg.models.keep.neuron_keeps`
+    chooses: the membrane m [T, ...] (compute dtype) for fp32/fp64 input; a bf16/fp16 input, half
+    the size, or a 0/1 input (`spikes_in`) as bits, from which backward recomputes m bit for bit."""
 
     @staticmethod
     def forward(ctx, x, leak, threshold: float, halfwidth: float, analog: bool, slope: float,
                 inplace: bool, spikes_in: bool = False):
         ctx.carry_slope = slope if inplace else None
         m = _membrane(x, leak, threshold, ctx.carry_slope)
-        ctx.spikes_in, ctx.x_shape = spikes_in, x.shape
-        ctx.recompute = spikes_in or x.element_size() < m.element_size()
-        ctx.save_for_backward(pack_bits(x) if spikes_in else x if ctx.recompute else m, leak)
+        ctx.kept, ctx.x_shape = neuron_keeps(x, spikes_in, m.dtype), x.shape
+        ctx.save_for_backward(neuron_saved(ctx.kept, x, m), leak)
         ctx.threshold, ctx.halfwidth, ctx.analog, ctx.slope = threshold, halfwidth, analog, slope
         ctx.x_dtype = x.dtype
         return _emit(m, x, threshold, analog, slope)
@@ -141,9 +140,8 @@ class _LeakyIntegrateFire(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         saved, leak = ctx.saved_tensors
-        if ctx.spikes_in:
-            saved = unpack_bits(saved, ctx.x_shape, ctx.x_dtype)
-        m = _membrane(saved, leak, ctx.threshold, ctx.carry_slope) if ctx.recompute else saved
+        saved = neuron_restored(ctx.kept, saved, ctx.x_shape, ctx.x_dtype)
+        m = _membrane(saved, leak, ctx.threshold, ctx.carry_slope) if ctx.kept != "membrane" else saved
         k = leak.to(m.dtype)
         need_x, need_leak = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         scalar_leak = leak.numel() == 1

@@ -20,6 +20,7 @@ from torch import nn
 
 from .lif import LIFParams
 from .snn_resnet import SpikingBasicBlock, SpikingResNet, SpikingStem
+from .zoo import ModelSpec
 
 
 class TinySpikingResNet(SpikingResNet):
@@ -62,6 +63,10 @@ def liaf_tiny(num_classes: int = 10, **kw) -> TinySpikingResNet:
 
 
 SMALL_MODELS = {"lif_tiny": lif_tiny, "liaf_tiny": liaf_tiny}
+# their entries, as the zoo's are written (family, input kind, stem): the training code asks these
+SMALL_SPECS = {name: ModelSpec(name, builder, f"tiny {name.split('_')[0].upper()}-ResNet (tests, demos; not published)",
+                               "[T, B, 2, H, W]", (4, 1, 2, 32, 32), 10, "spiking_resnet", "time_steps")
+               for name, builder in SMALL_MODELS.items()}
 
 
 def build_small(name: str, num_classes: int = 10, **options) -> TinySpikingResNet:

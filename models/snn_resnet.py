@@ -13,8 +13,6 @@ An explicit `inplace_activation` in `params` selects either reading for any LIAF
 """
 from __future__ import annotations
 
-from functools import partial
-
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -22,7 +20,7 @@ import torch.nn.functional as F
 from ._backend import check_backend
 from .layout import merge_time, split_time, time_first_input
 from .lif import LIFParams, check_reading, liaf, lif, recurrence, register_decay
-from .recompute import batch_norm, recomputable, recompute, wants_recompute
+from .recompute import recomputed
 from .spike_layers import SpikeConv2d, SpikeMaxPool2d
 from .surrogate import spike
 
@@ -38,8 +36,8 @@ class _SpikingModule(nn.Module):
 
     `recompute`: while gradients are recorded, each BN -> neuron segment (the whole stem: conv ->
     BN -> neuron -> pool) keeps only its inputs for backward and runs again inside backward
-    (`odg.models.recompute`): same values and gradients, a fraction of the activation memory, one
-    more pass over those activations.
+    (`odg.models.recompute.recomputed`): same values and gradients, a fraction of the activation
+    memory, one more pass over those activations.
     """
 
     binary_activations = True
@@ -59,19 +57,12 @@ class _SpikingModule(nn.Module):
     def _spikes(self) -> bool:
         return self.neuron == "lif" and self.binary_activations
 
-    def fire(self, x: torch.Tensor, spikes_in: bool = False, decay: torch.Tensor | None = None) -> torch.Tensor:
-        """Neuron update over `[T, B, ...]` with decay logit `decay` (default: this module's);
-        `spikes_in`: x is 0/1."""
-        decay = self.decay if decay is None else decay
-        return NEURONS[self.neuron](x, torch.sigmoid(decay), self.params, self.backend, spikes_in=spikes_in)
-
-    def _segment(self, run, inputs: tuple, norms: tuple, binary: tuple = ()) -> torch.Tensor:
-        """`run(True, *inputs)`, recomputed in backward when `self.recompute` (see the class) and
-        the batch norms `norms` it uses can be recomputed (not `SyncBatchNorm`)."""
-        enabled = self.recompute and all(recomputable(bn) for bn in norms)
-        if wants_recompute(enabled, *inputs):
-            return recompute(run, inputs, binary)
-        return run(True, *inputs)
+    def fire(self, x: torch.Tensor, steps: int, spikes_in: bool = False) -> torch.Tensor:
+        """Neuron update, with this module's decay, of `[T*B, ...]` (T = `steps`: the layout of
+        the per-step layers) -> `[T*B, ...]`; `spikes_in`: x is 0/1."""
+        out = NEURONS[self.neuron](split_time(x, steps), torch.sigmoid(self.decay), self.params, self.backend,
+                                   spikes_in=spikes_in)
+        return merge_time(out)
 
 
 class SpikingStem(_SpikingModule):
@@ -86,27 +77,16 @@ class SpikingStem(_SpikingModule):
         self.pool = (SpikeMaxPool2d if self._spikes else nn.MaxPool2d)(3, stride=2, padding=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """`[T, B, C, H, W]` -> `[T, B, 64, H', W']` (224 -> 112 -> 55).
-
-        The whole stem is one recomputed segment: it keeps only its input, which is 16x smaller
-        than the conv output at 2 input channels (and held by the caller anyway).
-        """
+        """`[T, B, C, H, W]` -> `[T, B, 64, H', W']` (224 -> 112 -> 55)."""
         steps = x.shape[0]
-        conv, bn = self.conv, self.bn
-        out = self._segment(partial(self._stem, steps),
-                            (merge_time(x), conv.weight, conv.bias, bn.weight, bn.bias, self.decay), (bn,))
-        return split_time(out, steps)
+        return split_time(self.conv_bn_fire_pool(merge_time(x), steps=steps), steps)
 
-    def _stem(self, steps: int, update: bool, x, weight, bias, bn_weight, bn_bias, decay) -> torch.Tensor:
+    # The whole stem is one recomputed segment: it keeps only its input, which is 16x smaller
+    # than the conv output at 2 input channels (and held by the caller anyway).
+    @recomputed("conv", "bn")
+    def conv_bn_fire_pool(self, x: torch.Tensor, steps: int) -> torch.Tensor:
         """pool(neuron(bn(conv(x)))) over `[T*B, C, H, W]`."""
-        y = self.conv(x) if update else self.conv._conv_forward(x, weight, bias)
-        x = merge_time(self.fire(split_time(batch_norm(self.bn, y, bn_weight, bn_bias, update), steps), decay=decay))
-        if update:
-            return self.pool(x)
-        # recomputed inside backward: what it keeps lives only until this backward step ends, so
-        # the plain pool (input and indices) spares SpikeMaxPool2d's packing and second pooling
-        p = self.pool
-        return F.max_pool2d(x, p.kernel_size, p.stride, p.padding, p.dilation, ceil_mode=p.ceil_mode)
+        return self.pool(self.fire(self.bn(self.conv(x)), steps))
 
 
 class SpikingBasicBlock(_SpikingModule):
@@ -114,8 +94,10 @@ class SpikingBasicBlock(_SpikingModule):
 
     main = BN(conv2(neuron(BN(conv1(x)))));  shortcut = shortcut_bn(shortcut(x) or x)
     out  = neuron(act(main + shortcut)),  act = LeakyReLU(0.2) for LIAF, the spike function for LIF.
-    In a LIF network every conv here sees spikes (the block input is spikes too): they are
-    `SpikeConv2d`s, which keep their input for backward as bits (same results, 1/16 of bf16).
+    Convolutions and BNs run per time step (on `[T*B, C, H, W]`), the neurons over time. The
+    BN -> neuron steps are recomputed in backward (`odg.models.recompute`). In a LIF network
+    every conv here sees spikes (the block input is spikes too): they are `SpikeConv2d`s, which
+    keep their input for backward as bits (same results, 1/16 of bf16).
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1, neuron: str = "liaf",
@@ -131,37 +113,35 @@ class SpikingBasicBlock(_SpikingModule):
             self.shortcut = conv(in_channels, out_channels, 1, stride=stride, bias=True)
         self.shortcut_bn = nn.BatchNorm2d(out_channels)
 
-    def _act(self, x: torch.Tensor) -> torch.Tensor:
+    def act(self, x: torch.Tensor) -> torch.Tensor:
+        """The activation on the block's sum: LeakyReLU for LIAF, the spike function for LIF."""
         if self.neuron == "liaf":
             return F.leaky_relu(x, self.params.leak_slope)
         return spike(x, self.params.threshold, self.params.surrogate_halfwidth)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """`[T, B, C_in, H, W]` -> `[T, B, C_out, H / stride, W / stride]`."""
-        steps = x.shape[0]
-        flat = merge_time(x)
-        bn1, bn2, sbn = self.bn1, self.bn2, self.shortcut_bn
-        y1 = self.conv1(flat)
-        out = self._segment(partial(self._norm_fire, steps), (y1, bn1.weight, bn1.bias, self.decay), (bn1,))
-        y2 = self.conv2(merge_time(out))
-        identity = self.shortcut(flat) if self.shortcut is not None else flat
-        # an identity shortcut of a LIF network carries the block's input spikes: kept as bits
-        binary = (False, self._spikes and self.shortcut is None)
-        return self._segment(partial(self._add_fire, steps),
-                             (y2, identity, bn2.weight, bn2.bias, sbn.weight, sbn.bias, self.decay),
-                             (bn2, sbn), binary)
+        steps, x = x.shape[0], merge_time(x)
+        identity = x
+        out = self.conv1(x)
+        out = self.bn1_fire(out, steps=steps)
+        out = self.conv2(out)
+        if self.shortcut is not None:
+            identity = self.shortcut(x)
+        out = self.bn2_add_fire(out, identity, steps=steps)
+        return split_time(out, steps)
 
-    def _norm_fire(self, steps: int, update: bool, y, weight, bias, decay) -> torch.Tensor:
-        """neuron(bn1(y)): `[T*B, C, H, W]` -> `[T, B, C, H, W]`."""
-        return self.fire(split_time(batch_norm(self.bn1, y, weight, bias, update), steps), decay=decay)
+    @recomputed("bn1")
+    def bn1_fire(self, out: torch.Tensor, steps: int) -> torch.Tensor:
+        """neuron(bn1(out))."""
+        return self.fire(self.bn1(out), steps)
 
-    def _add_fire(self, steps: int, update: bool, y, identity, weight, bias, s_weight, s_bias, decay):
-        """neuron(act(bn2(y) + shortcut_bn(identity))), `[T, B, C, H, W]`."""
-        out = batch_norm(self.bn2, y, weight, bias, update)
-        out = out + batch_norm(self.shortcut_bn, identity, s_weight, s_bias, update)
-        # LIF: act is the spike function, so the neuron's input is 0/1 and is kept as bits (not
-        # worth packing when recomputed inside backward: kept only for that backward step)
-        return self.fire(split_time(self._act(out), steps), spikes_in=self._spikes and update, decay=decay)
+    # an identity shortcut of a LIF network carries the block's input spikes: kept as bits
+    @recomputed("bn2", "shortcut_bn", binary=lambda block: (False, block._spikes and block.shortcut is None))
+    def bn2_add_fire(self, out: torch.Tensor, identity: torch.Tensor, steps: int) -> torch.Tensor:
+        """neuron(act(bn2(out) + shortcut_bn(identity))); for LIF the neuron's input is 0/1."""
+        out = self.bn2(out) + self.shortcut_bn(identity)
+        return self.fire(self.act(out), steps, spikes_in=self._spikes)
 
 
 PUBLISHED_STEPS = 8            # ES-ImageNet's T, the published configs' `timeWindows`

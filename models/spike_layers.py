@@ -10,6 +10,7 @@ indices from it). Forward results, gradients and autocast behaviour are those of
 
 Precondition: the input holds only 0 and 1. It is not checked (that would cost a pass and, on a
 GPU, a synchronisation); any other value is kept as 1 (`x != 0`) and the gradients are wrong.
+Inside a segment re-run in backward they keep their input as the plain layers do (`odg.models.keep`).
 """
 from __future__ import annotations
 
@@ -17,39 +18,9 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .keep import pack_bits, records_grad, replaying, unpack_bits
 
-def records_grad(*tensors: torch.Tensor | None) -> bool:
-    """Whether autograd records an op on `tensors` (None entries ignored): grad mode is on and
-    one of them requires grad. A custom Function's forward runs, and saves, even when it does not,
-    so the layers here skip theirs then."""
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-
-
-def _shifts(device: torch.device) -> torch.Tensor:
-    return torch.arange(8, dtype=torch.uint8, device=device)
-
-
-# With byte i of a little-endian int64 holding b_i in {0, 1}, the product with this constant has
-# b_i at bit 56 + i (the term 2^(8i) * 2^(56 - 7i)) and every other term at a distinct bit outside
-# 56..63, so no carry reaches the top byte: `(word * _GATHER) >> 56` packs 8 flags into one byte.
-# The product wraps modulo 2^64, which leaves the top byte intact.
-_GATHER = 0x0102040810204080
-
-
-def pack_bits(x: torch.Tensor) -> torch.Tensor:
-    """`x != 0` as uint8 `[ceil(numel / 8)]`, element i in bit i % 8 of byte i // 8."""
-    flags = torch.ne(x.reshape(-1), 0, out=torch.empty(x.numel(), dtype=torch.uint8, device=x.device))
-    pad = -flags.numel() % 8
-    if pad:
-        flags = F.pad(flags, (0, pad))
-    words = flags.view(torch.int64)                     # 8 flags per word (one copy-free view)
-    return ((words * _GATHER) >> 56).to(torch.uint8)
-
-
-def unpack_bits(packed: torch.Tensor, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
-    """Inverse of `pack_bits`: a 0/1 tensor of `shape` in `dtype`."""
-    bits = (packed.unsqueeze(1) >> _shifts(packed.device)) & 1
-    return bits.reshape(-1)[: shape.numel()].reshape(shape).to(dtype)
+__all__ = ["SpikeConv2d", "SpikeMaxPool2d", "pack_bits", "records_grad", "spike_conv2d", "unpack_bits"]
 
 
 class _SpikeConv2d(torch.autograd.Function):
@@ -93,7 +64,8 @@ class SpikeConv2d(nn.Conv2d):
     """`nn.Conv2d` (same parameters, names and hooks) for 0/1 inputs: keeps its input as bits."""
 
     def _conv_forward(self, input, weight, bias):
-        if self.padding_mode != "zeros" or isinstance(self.padding, str) or not records_grad(input, weight):
+        if (self.padding_mode != "zeros" or isinstance(self.padding, str) or not records_grad(input, weight)
+                or replaying()):
             return super()._conv_forward(input, weight, bias)
         return spike_conv2d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
@@ -121,7 +93,7 @@ class SpikeMaxPool2d(nn.MaxPool2d):
     """`nn.MaxPool2d` for 0/1 inputs `[N, C, H, W]`: keeps its input as bits, no indices."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.return_indices or not records_grad(x):
+        if self.return_indices or not records_grad(x) or replaying():
             return super().forward(x)
         pair = nn.modules.utils._pair
         return _SpikeMaxPool2d.apply(x, pair(self.kernel_size), pair(self.stride or self.kernel_size),

@@ -60,7 +60,7 @@ def summary(name: str, input_shape: tuple[int, ...] | None = None, **options) ->
     """
     s = spec(name)
     shape = tuple(input_shape or s.example_input)
-    if input_shape is not None and s.input_layout.startswith("[T"):
+    if input_shape is not None and s.time_first:
         options.setdefault("steps", shape[0])          # the networks are built for their T
     with torch.device("meta"):
         model = build(name, **options).eval()

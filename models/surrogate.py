@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .spike_layers import pack_bits, records_grad, unpack_bits
+from .keep import pack_bits, records_grad, unpack_bits
 
 
 def _heaviside(x: torch.Tensor, threshold: float, inclusive: bool) -> torch.Tensor:

@@ -60,7 +60,7 @@ class _Sharp:
     sharp_epoch: float = 0.0
     binary_activations = False         # sharpened-ReLU outputs lie in [0, 1], not in {0, 1}
 
-    def fire(self, x: torch.Tensor, spikes_in: bool = False, decay: torch.Tensor | None = None) -> torch.Tensor:
+    def fire(self, x: torch.Tensor, steps: int, spikes_in: bool = False) -> torch.Tensor:
         p = self.params
         return sharpened_relu(x, self.sharp_epoch, p.threshold, p.surrogate_halfwidth)
 
@@ -73,7 +73,7 @@ class SharpBasicBlock(_Sharp, SpikingBasicBlock):
     """`SpikingBasicBlock` with the sharpened ReLU as both neurons and, for LIF, as the spike
     function on the block output (LIAF keeps its LeakyReLU there)."""
 
-    def _act(self, x: torch.Tensor) -> torch.Tensor:
+    def act(self, x: torch.Tensor) -> torch.Tensor:
         if self.neuron == "liaf":
             return F.leaky_relu(x, self.params.leak_slope)
         p = self.params

@@ -28,9 +28,9 @@ from torch import nn
 
 from ..lif import LIFParams
 from ..snn_resnet import SpikingResNet
-from ..train.model_config import ModelConfig, fixed_decay_params, is_spiking_resnet, stem_prefixes
+from ..train.model_config import STATIC_STEPS, ModelConfig, is_spiking_resnet, stem_prefixes, with_fixed_decay
 
-PIPES_STEPS = 6          # pipeS: the static image repeated over T = 6 steps
+PIPES_STEPS = STATIC_STEPS  # pipeS: the static image repeated over T = 6 steps
 PIPES_DECAY = 0.25       # pipeS: fixed leak factor
 STATIC_INPUT_OF_CHANNELS = {1: "ei", 2: "events", 3: "rgb"}
 
@@ -125,15 +125,11 @@ def _target_config(src: ModelConfig, to_model, stem, num_classes, input, steps, 
     if is_spiking_resnet(name):
         if src.ann:                          # pipeS: fixed leak 0.25, threshold / surrogate of the ANN
             base = LIFParams(**src.neuron) if src.neuron else LIFParams()
-            params = fixed_decay_params(PIPES_DECAY, threshold=base.threshold,
-                                        surrogate_halfwidth=base.surrogate_halfwidth,
-                                        leak_slope=base.leak_slope)
+            params = with_fixed_decay(base, PIPES_DECAY)
         else:
             params = LIFParams(**src.neuron) if src.neuron else LIFParams()
         if decay is not None:
-            params = fixed_decay_params(decay, threshold=params.threshold,
-                                        surrogate_halfwidth=params.surrogate_halfwidth,
-                                        leak_slope=params.leak_slope)
+            params = with_fixed_decay(params, decay)
         if learn_decay:
             params = dataclasses.replace(params, learn_decay=True)
         if surrogate_halfwidth is not None:
@@ -169,7 +165,7 @@ def transfer_checkpoint(src: dict, to_model: str | None = None, stem: int | None
     src_cfg = ModelConfig.from_dict(src["model_config"])
     tgt_cfg = _target_config(src_cfg, to_model, stem, num_classes, input, steps, decay, learn_decay,
                              surrogate_halfwidth)
-    from ..train.loop import TrainError, check_model_input
+    from ..train.resolve import TrainError, check_model_input
     try:
         check_model_input(tgt_cfg)
     except TrainError as e:

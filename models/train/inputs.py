@@ -163,7 +163,8 @@ def prepare(batch: torch.Tensor, cfg: ModelConfig, input_size: int | None, devic
     """A loader batch -> the network's input (float32, on `device`).
 
     events: `[T, B, 2, S, S]`; static inputs: `[B, C, S, S]`, then `[1, B, C, S, S]` for the
-    sharpened ANN, `[steps, B, C, S, S]` (the image repeated) for an SNN, as is for the 2D ResNet.
+    sharpened ANN, `[steps, B, C, S, S]` (the image repeated) for an SNN, as is for a network that
+    takes images (the 2D ResNet).
     """
     x = batch.to(device, non_blocking=True)
     if cfg.input == "events":
@@ -181,7 +182,7 @@ def prepare(batch: torch.Tensor, cfg: ModelConfig, input_size: int | None, devic
         img = _pool((x.float() / 255.0 - mean) / std, input_size)
     if img is None:
         return x
-    if cfg.name.startswith("resnet2d"):
+    if cfg.spec.input_kind == "image":
         return img
     if cfg.ann:
         return img.unsqueeze(0)

@@ -19,11 +19,10 @@ and the torch/numpy/python generator states. A run interrupted after epoch k and
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -32,58 +31,16 @@ from torch import nn
 
 from . import checkpoint as ckpt_io
 from .distributed import DistEnv, setup, unwrap, wrap
-from .inputs import eval_loader, image_datasets, make_dataset, odg_params_of, prepare, train_loader
+from .inputs import eval_loader, prepare, train_loader
 from .metrics import MetricsLog, plot_accuracy_vs_time, topk_correct
-from .model_config import ModelConfig, stem_prefixes
+from .model_config import INPUT_CHANNELS, ModelConfig, stem_prefixes  # noqa: F401 (INPUT_CHANNELS: re-export)
+from .options import TrainError, TrainOptions  # noqa: F401 (re-exported)
 from .presets import Recipe
+from .resolve import Resolved, check_model_input, option_value, resolve, resume_state  # noqa: F401 (re-exported)
 
-INPUT_CHANNELS = {"events": 2, "mean": 2, "ei": 1, "rgb": 3}
-
-
-class TrainError(ValueError):
-    """A training request that cannot be carried out as asked (shown to the user as is)."""
-
-
-@dataclass
-class TrainOptions:
-    """A training run. `model` may be None when `init` names a checkpoint (its network is used).
-
-    store: the odg store; train_split / val_split (None: no evaluation; a missing split is skipped).
-    images (instead of a store): an ILSVRC2012 tree or tar folder converted on the fly with `method`
-    ("odg" or "i2e"), the training split augmented with `augment` (an `odg.Augment` or None);
-    skipped inputs are listed in RUN_DIR/skipped.tsv.
-    out: RUN_DIR. init: a checkpoint whose weights start the run (`odg pretrain transfer` output or
-    any checkpoint of this format). resume: continue from RUN_DIR/last.pt. limit_steps: at most
-    this many optimiser steps per epoch. input_size: average-pool frames/images to S x S.
-    amp: None or "bf16" (autocast). time_budget: stop (after the current step) once this many
-    seconds of wall time have passed, evaluate and save. keep_checkpoints: also keep
-    RUN_DIR/epoch-NNN.pt for every epoch. threads: torch CPU threads of this process (None: as is).
-    """
-
-    store: str | None
-    out: str
-    recipe: Recipe
-    model: ModelConfig | None = None
-    init: str | None = None
-    resume: bool = False
-    seed: int = 0
-    workers: int = 0
-    limit_steps: int | None = None
-    input_size: int | None = None
-    amp: str | None = None
-    device: str = "auto"
-    train_split: str = "train"
-    val_split: str | None = "val"
-    eval_batch_size: int | None = None
-    time_budget: float | None = None
-    keep_checkpoints: bool = False
-    progress: bool = True
-    threads: int | None = None
-    images: str | None = None
-    method: str = "odg"
-    augment: object = None
-    name: str | None = None
-    log: object = field(default=None, repr=False)
+# the options recorded in config.json and every checkpoint
+RECORDED = ("store", "images", "method", "augment", "seed", "workers", "limit_steps", "input_size", "amp",
+            "train_split", "val_split", "init", "time_budget")
 
 
 def make_optimizer(params, recipe: Recipe) -> torch.optim.Optimizer:
@@ -100,22 +57,6 @@ def make_scheduler(optimizer, recipe: Recipe):
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=recipe.step_size, gamma=recipe.gamma)
     milestones = list(recipe.milestones) if recipe.schedule == "multistep" else []
     return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=recipe.gamma)
-
-
-def check_model_input(cfg: ModelConfig) -> None:
-    """Refuse a network/input pairing that cannot work, with the reason."""
-    want = INPUT_CHANNELS[cfg.input]
-    if cfg.in_channels != want:
-        raise TrainError(f"input {cfg.input!r} has {want} channel(s) but {cfg.name} is built with "
-                         f"{cfg.in_channels} input channels")
-    if cfg.name.startswith("resnet2d") and not cfg.static:
-        raise TrainError(f"{cfg.name} takes static images: use --input ei (the published 2D-CNN input), "
-                         "mean or rgb")
-    if cfg.name.startswith("resnet3d") and cfg.static:
-        raise TrainError(f"{cfg.name} takes event frames: use --input events")
-    if cfg.name.startswith("tasnn"):
-        raise TrainError("the TA-SNNs (fixed input shape, MSE readout as published) are not trained by "
-                         "odg train")
 
 
 def load_init(model: nn.Module, path, ck: dict | None = None) -> dict:
@@ -141,27 +82,119 @@ def load_init(model: nn.Module, path, ck: dict | None = None) -> dict:
     return ck
 
 
-def resume_state(out) -> dict | None:
-    """RUN_DIR/last.pt, or None when there is none."""
-    p = Path(out) / "last.pt"
-    return ckpt_io.load(p) if p.is_file() else None
-
-
 def _stem_parameters(model: nn.Module) -> list[nn.Parameter]:
     prefixes = stem_prefixes(model)
     return [p for n, p in model.named_parameters() if n.startswith(prefixes)]
 
 
-def _option(opts: TrainOptions, key: str):
-    """An option as recorded in config.json and the checkpoints (the augmentation as a plain dict)."""
-    v = getattr(opts, key)
-    if key == "augment" and v is not None:
-        v = {k: list(x) if isinstance(x, tuple) else x for k, x in dataclasses.asdict(v).items()}
-    return v
-
-
 def _lr(opt) -> float:
     return float(opt.param_groups[0]["lr"])
+
+
+@dataclass
+class Training:
+    """The live state of a run: the network (`model`; `net`: as trained, DDP-wrapped under
+    torchrun), optimisers, schedule, and the counters a checkpoint records."""
+
+    model: nn.Module
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    stem_opt: torch.optim.Optimizer | None
+    epoch0: int = 0
+    step: int = 0
+    clock: dict | None = None
+    best: float | None = None
+
+
+def start(run: Resolved, opts: TrainOptions, env: DistEnv) -> Training:
+    """The network (seeded, from `init` or the resumed run), its optimisers and schedule."""
+    ckpt_io.seed_everything(opts.seed)
+    model = run.cfg.build()
+    if run.init is not None:
+        load_init(model, opts.init, run.init)
+    state = run.state
+    if state is not None:
+        model.load_state_dict(state["model"], strict=True)
+    net = wrap(model, env)
+    model = unwrap(net)                         # SyncBN conversion replaces modules: the live ones
+    optimizer = make_optimizer(model.parameters(), run.recipe)
+    stem_opt = make_optimizer(_stem_parameters(model), run.recipe) if run.recipe.stem_warmup > 0 else None
+    t = Training(model, net, optimizer, make_scheduler(optimizer, run.recipe), stem_opt,
+                 clock={"wall": 0.0, "train": 0.0})
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        t.scheduler.load_state_dict(state["scheduler"])
+        if stem_opt is not None and state.get("stem_optimizer") is not None:
+            stem_opt.load_state_dict(state["stem_optimizer"])
+        t.epoch0, t.step = int(state["epoch"]), int(state["step"])
+        t.clock = dict(state.get("clock", t.clock))
+        t.best = state.get("best")
+        ckpt_io.set_rng_state(state["rng"])
+    return t
+
+
+class _Budget:
+    """Wall time of the run (this session's plus the earlier sessions' `wall_base` seconds) against
+    `seconds` (None: no budget); `spent()` agrees over all processes."""
+
+    def __init__(self, seconds: float | None, wall_base: float, env: DistEnv):
+        self.seconds, self.base, self.env = seconds, wall_base, env
+        self.start = time.perf_counter()
+
+    def wall(self) -> float:
+        return self.base + time.perf_counter() - self.start
+
+    def spent(self) -> bool:
+        return self.seconds is not None and self.env.all_sum([float(self.wall() >= self.seconds)])[0] > 0
+
+
+@dataclass
+class EpochResult:
+    loss_sum: float              # summed over this process's steps
+    steps: int
+    samples: int
+    seconds: float
+    stopped: bool                # the time budget ran out during the epoch
+
+
+def train_one_epoch(t: Training, loader, cfg: ModelConfig, opt: torch.optim.Optimizer, label: str,
+                    opts: TrainOptions, env: DistEnv, odg_params, budget: _Budget) -> EpochResult:
+    """One pass over this process's share of `loader` (at most `opts.limit_steps` steps), stepping
+    `opt` (the whole network's optimiser, or the stem's during the warm-up)."""
+    from odg.pipelines.progress import progress_bar
+
+    t.net.train()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=env.device)
+    n_steps = n_samples = 0
+    stopped = False
+    t0 = time.perf_counter()
+    bar = progress_bar(len(loader), label, "batch", opts.progress and env.is_main, leave=False)
+    for batch, labels in loader:
+        x = prepare(batch, cfg, opts.input_size, env.device, odg_params)
+        labels = labels.to(env.device, non_blocking=True)
+        with torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=opts.amp == "bf16"):
+            logits = t.net(x)
+        loss = F.cross_entropy(logits.float(), labels)
+        t.optimizer.zero_grad(set_to_none=True)
+        if t.stem_opt is not None:
+            t.stem_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        t.step += 1
+        n_steps += 1
+        n_samples += len(labels)
+        loss_sum += loss.detach().double()
+        bar.update()
+        if env.is_main and opts.progress and n_steps % 10 == 1:
+            bar.set_postfix(loss=f"{float(loss):.3f}")
+        if opts.limit_steps is not None and n_steps >= opts.limit_steps:
+            break
+        if budget.spent():
+            stopped = True
+            break
+    bar.close()
+    return EpochResult(float(loss_sum), n_steps, n_samples, time.perf_counter() - t0, stopped)
 
 
 @torch.no_grad()
@@ -187,6 +220,34 @@ def evaluate(model: nn.Module, loader, cfg: ModelConfig, input_size, env: DistEn
     return 100.0 * c1 / n, 100.0 * c5 / n, loss_sum / n
 
 
+def save_epoch(t: Training, run: Resolved, opts: TrainOptions, env: DistEnv, row: dict, options: dict,
+               metrics: MetricsLog, rows: list, log) -> None:
+    """On rank 0: RUN_DIR/last.pt (and epoch-NNN.pt with `keep_checkpoints`), the row appended to
+    metrics.jsonl and `rows`, the accuracy plot redrawn, one log line."""
+    if not env.is_main:
+        return
+    epoch, cfg, recipe = row["epoch"], run.cfg, run.recipe
+    state = {
+        "format": ckpt_io.FORMAT, "model_config": cfg.to_dict(), "model": t.model.state_dict(),
+        "recipe": recipe.to_dict(), "options": options, "optimizer": t.optimizer.state_dict(),
+        "stem_optimizer": t.stem_opt.state_dict() if t.stem_opt is not None else None,
+        "scheduler": t.scheduler.state_dict(), "epoch": epoch, "step": t.step,
+        "sampler_epoch": epoch, "rng": ckpt_io.rng_state(), "clock": dict(t.clock), "best": t.best,
+        "partial_epoch": bool(row.get("partial")), "world_size": env.world_size,
+    }
+    ckpt_io.save(state, run.out / "last.pt")
+    if opts.keep_checkpoints:
+        ckpt_io.save(state, run.out / f"epoch-{epoch:03d}.pt")
+    metrics.append(row)
+    rows.append(row)
+    plot_accuracy_vs_time({opts.name or cfg.name: rows}, run.out / "accuracy_vs_time.png",
+                          title=f"{cfg.name} on {Path(opts.store or opts.images).name} ({recipe.name})")
+    fmt = (lambda v: "-" if v is None else f"{v:.2f}")
+    log(f"epoch {epoch}/{recipe.epochs} [{row['phase']}] loss {fmt(row['train_loss'])} "
+        f"val top-1 {fmt(row['val_top1'])}% top-5 {fmt(row['val_top5'])}% lr {row['lr']:.4g} "
+        f"{fmt(row['samples_per_s'])} samples/s, {row['wall_time']:.1f} s")
+
+
 def train(opts: TrainOptions) -> dict:
     """Run (or continue) a training run; returns a summary dict (rows, final row, hash, run dir)."""
     log = opts.log or (lambda msg: print(msg, file=sys.stderr))
@@ -200,235 +261,104 @@ def train(opts: TrainOptions) -> dict:
 
 
 def _train(opts: TrainOptions, env: DistEnv, log) -> dict:
-    from odg.pipelines.store import open_store
-
-    out = Path(opts.out)
-    if opts.amp not in (None, "bf16"):
-        raise TrainError(f"--amp must be bf16 (or absent), got {opts.amp!r}")
-    if opts.input_size is not None and opts.input_size < 1:
-        raise TrainError("--input-size must be >= 1")
-
-    # -- what to train ---------------------------------------------------------------------
-    state = resume_state(out) if opts.resume else None
-    if opts.resume and state is None:
-        log(f"odg train: no checkpoint in {out} to resume from; starting a new run")
-    elif not opts.resume and (out / "last.pt").exists():
-        log(f"odg train: {out} holds an earlier run; starting over (its last.pt and metrics are replaced)")
-    recipe = opts.recipe
-    init_ck = None
-    if state is not None:
-        cfg = ModelConfig.from_dict(state["model_config"])
-        if opts.model is not None and opts.model != cfg:
-            raise TrainError(f"--resume: {out}/last.pt trains {cfg.name} ({cfg.to_dict()}), not "
-                             f"{opts.model.to_dict()}")
-        old = Recipe.from_dict(state["recipe"])
-        diff = [f.name for f in dataclasses.fields(Recipe)
-                if f.name not in ("epochs", "description", "source", "name")
-                and getattr(old, f.name) != getattr(recipe, f.name)]
-        if diff:
-            raise TrainError("--resume with a different recipe: " + ", ".join(
-                f"{k} {getattr(old, k)!r} -> {getattr(recipe, k)!r}" for k in diff))
-        saved = state.get("options", {})
-        for key in ("seed", "input_size", "limit_steps", "train_split", "images", "method", "augment"):
-            if key in saved and saved[key] != _option(opts, key):
-                raise TrainError(f"--resume with a different {key}: the run used {saved[key]!r}, "
-                                 f"now {_option(opts, key)!r}")
-    else:
-        cfg = opts.model
-        if opts.init is not None:
-            init_ck = ckpt_io.load(opts.init)
-            init_cfg = ModelConfig.from_dict(init_ck["model_config"])
-            if cfg is None:
-                cfg = init_cfg
-            elif cfg.name != init_cfg.name or cfg.ann != init_cfg.ann:
-                raise TrainError(f"--init {opts.init} holds {'ANN ' if init_cfg.ann else ''}{init_cfg.name}, "
-                                 f"not {'ANN ' if cfg.ann else ''}{cfg.name}")
-        if cfg is None:
-            raise TrainError("name a model (--model) or a checkpoint to start from (--init)")
-    check_model_input(cfg)
-
-    if (opts.images is None) == (opts.store is None):
-        raise TrainError("train on a store or on images (--images), one of the two")
-    skip_log = out / "skipped.tsv"
-    if opts.images is not None:
-        if not opts.resume and env.is_main and skip_log.exists():
-            skip_log.unlink()
-        try:
-            train_ds, val_ds = image_datasets(opts.images, opts.train_split, opts.val_split, cfg, opts.method,
-                                              opts.augment, skip_log, log)
-        except ValueError as e:
-            raise TrainError(str(e)) from None
-    else:
-        st = open_store(opts.store)
-        if opts.train_split not in st:
-            raise TrainError(f"store {opts.store} has no split {opts.train_split!r} (it has: {', '.join(st.splits)})")
-        val_split = opts.val_split if (opts.val_split and opts.val_split in st) else None
-        if opts.val_split and val_split is None:
-            log(f"odg train: store has no split {opts.val_split!r}: no validation")
-        try:
-            train_ds = make_dataset(opts.store, opts.train_split, cfg)
-            val_ds = make_dataset(opts.store, val_split, cfg) if val_split else None
-        except ValueError as e:
-            raise TrainError(str(e)) from None
-    if len(train_ds) == 0:
-        raise TrainError(f"split {opts.train_split!r} has no kept samples")
-    top = max(int(train_ds.labels.max()), int(val_ds.labels.max()) if val_ds is not None and len(val_ds) else -1)
-    if top >= cfg.num_classes:
-        raise TrainError(f"the store has labels up to {top} but the network has {cfg.num_classes} classes")
-    if cfg.input != "ei":
-        odg_params = None
-    else:
-        odg_params = train_ds.params if opts.images is not None else odg_params_of(opts.store)
-    if cfg.input == "ei" and odg_params is None:
-        raise TrainError("input 'ei' (Edge-Integral) needs an ES-ImageNet store")
-
-    # -- network, optimiser, schedule ------------------------------------------------------
-    ckpt_io.seed_everything(opts.seed)
-    model = cfg.build()
-    if init_ck is not None:
-        load_init(model, opts.init, init_ck)
-    if state is not None:
-        model.load_state_dict(state["model"], strict=True)
-    net = wrap(model, env)
-    model = unwrap(net)                         # SyncBN conversion replaces modules: the live ones
-    optimizer = make_optimizer(model.parameters(), recipe)
-    scheduler = make_scheduler(optimizer, recipe)
-    stem_opt = None
-    if recipe.stem_warmup > 0:
-        stem_opt = make_optimizer(_stem_parameters(model), recipe)
-    epoch0, step, clock, best = 0, 0, {"wall": 0.0, "train": 0.0}, None
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if stem_opt is not None and state.get("stem_optimizer") is not None:
-            stem_opt.load_state_dict(state["stem_optimizer"])
-        epoch0, step = int(state["epoch"]), int(state["step"])
-        clock = dict(state.get("clock", clock))
-        best = state.get("best")
-        ckpt_io.set_rng_state(state["rng"])
-    sharpen_epochs = cfg.ann
-    if sharpen_epochs:
+    run = resolve(opts, env.is_main, log)
+    cfg, recipe, out = run.cfg, run.recipe, run.out
+    t = start(run, opts, env)
+    if cfg.ann:
         from ..pretrain.sharpened_relu import set_sharpness
 
     gen = torch.Generator()
     bs = recipe.batch_size
     pin = env.device.type == "cuda"
-    tl = train_loader(train_ds, bs, opts.seed, opts.workers, env.rank, env.world_size, gen, pin)
-    vl = eval_loader(val_ds, opts.eval_batch_size or bs, opts.workers, env.rank, env.world_size,
-                     torch.Generator(), pin) if val_ds is not None else None
+    tl = train_loader(run.train_ds, bs, opts.seed, opts.workers, env.rank, env.world_size, gen, pin)
+    vl = eval_loader(run.val_ds, opts.eval_batch_size or bs, opts.workers, env.rank, env.world_size,
+                     torch.Generator(), pin) if run.val_ds is not None else None
 
     metrics = MetricsLog(out / "metrics.jsonl")
-    options = {k: _option(opts, k) for k in ("store", "images", "method", "augment", "seed", "workers", "limit_steps",
-                                             "input_size", "amp", "train_split", "val_split", "init", "time_budget")}
-    if env.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        metrics.truncate(epoch0)
-        (out / "config.json").write_text(json.dumps(
-            {"model_config": cfg.to_dict(), "recipe": recipe.to_dict(), "options": options,
-             "world_size": env.world_size, "device": str(env.device)}, indent=2) + "\n")
-        log(f"odg train: {cfg.name}{' (sharpened-ReLU ANN)' if cfg.ann else ''}, input {cfg.input}, "
-            f"{len(train_ds)} training samples, {len(val_ds) if val_ds is not None else 0} validation, "
-            f"{env.world_size} process(es) on {env.device}, recipe {recipe.name}, epochs {epoch0 + 1}..{recipe.epochs}")
-
-    from odg.pipelines.progress import progress_bar
+    options = _begin(run, t, opts, env, metrics, log)
     rows = metrics.rows() if env.is_main else []
-    stopped, done = False, epoch0
-    session_start = time.perf_counter()
-    wall_base = clock["wall"]
-    for epoch in range(epoch0, recipe.epochs):
-        if opts.time_budget is not None and env.all_sum(
-                [float(wall_base + time.perf_counter() - session_start >= opts.time_budget)])[0] > 0:
+    stopped, done = False, t.epoch0
+    budget = _Budget(opts.time_budget, t.clock["wall"], env)
+    for epoch in range(t.epoch0, recipe.epochs):
+        if budget.spent():
             stopped = True                  # the budget ran out during the last evaluation
             log(f"odg train: time budget of {opts.time_budget:g} s reached after epoch {epoch}")
             break
         phase = "stem" if epoch < recipe.stem_warmup else "all"
-        opt = stem_opt if phase == "stem" else optimizer
-        if sharpen_epochs:
-            set_sharpness(model, epoch)
+        opt = t.stem_opt if phase == "stem" else t.optimizer
+        if cfg.ann:
+            set_sharpness(t.model, epoch)
         tl.sampler.set_epoch(epoch)
         gen.manual_seed(opts.seed * 1_000_003 + epoch)
-        net.train()
-        loss_sum = torch.zeros((), dtype=torch.float64, device=env.device)
-        n_steps = n_samples = 0
-        t_epoch = time.perf_counter()
-        bar = progress_bar(len(tl), f"epoch {epoch + 1}/{recipe.epochs}" + (" (stem)" if phase == "stem" else ""),
-                           "batch", opts.progress and env.is_main, leave=False)
-        for batch, labels in tl:
-            x = prepare(batch, cfg, opts.input_size, env.device, odg_params)
-            labels = labels.to(env.device, non_blocking=True)
-            with torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=opts.amp == "bf16"):
-                logits = net(x)
-            loss = F.cross_entropy(logits.float(), labels)
-            optimizer.zero_grad(set_to_none=True)
-            if stem_opt is not None:
-                stem_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            n_steps += 1
-            n_samples += len(labels)
-            loss_sum += loss.detach().double()
-            bar.update()
-            if env.is_main and opts.progress and n_steps % 10 == 1:
-                bar.set_postfix(loss=f"{float(loss):.3f}")
-            if opts.limit_steps is not None and n_steps >= opts.limit_steps:
-                break
-            if opts.time_budget is not None:
-                over = float(wall_base + time.perf_counter() - session_start >= opts.time_budget)
-                if env.all_sum([over])[0] > 0:
-                    stopped = True
-                    break
-        bar.close()
-        train_s = time.perf_counter() - t_epoch
+        label = f"epoch {epoch + 1}/{recipe.epochs}" + (" (stem)" if phase == "stem" else "")
+        res = train_one_epoch(t, tl, cfg, opt, label, opts, env, run.odg_params, budget)
+        stopped = res.stopped
         if phase == "all":
-            scheduler.step()
+            t.scheduler.step()
         lr_used = _lr(opt)
-        env.broadcast_buffers(model)
-        tot_loss, tot_steps, tot_samples, tot_time = env.all_sum([float(loss_sum), n_steps, n_samples, train_s])
-        top1 = top5 = vloss = None
+        env.broadcast_buffers(t.model)
+        totals = env.all_sum([res.loss_sum, res.steps, res.samples, res.seconds])
+        scores = (None, None, None)
         if vl is not None:
-            top1, top5, vloss = evaluate(model, vl, cfg, opts.input_size, env, odg_params, opts.amp)
-        clock["train"] += tot_time / env.world_size
-        clock["wall"] = wall_base + time.perf_counter() - session_start
-        row = {"epoch": epoch + 1, "step": step, "phase": phase, "wall_time": round(clock["wall"], 4),
-               "train_time": round(clock["train"], 4),
-               "train_loss": tot_loss / tot_steps if tot_steps else None,
-               "val_top1": top1, "val_top5": top5, "val_loss": vloss,
-               "samples_per_s": tot_samples / (tot_time / env.world_size) if tot_time > 0 else None,
-               "lr": lr_used}
-        if stopped:
-            row["partial"] = True
-        if top1 is not None and (best is None or top1 > best):
-            best = top1
-        if env.is_main:
-            state_out = {
-                "format": ckpt_io.FORMAT, "model_config": cfg.to_dict(), "model": model.state_dict(),
-                "recipe": recipe.to_dict(), "options": options, "optimizer": optimizer.state_dict(),
-                "stem_optimizer": stem_opt.state_dict() if stem_opt is not None else None,
-                "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "step": step,
-                "sampler_epoch": epoch + 1, "rng": ckpt_io.rng_state(), "clock": dict(clock), "best": best,
-                "partial_epoch": stopped, "world_size": env.world_size,
-            }
-            ckpt_io.save(state_out, out / "last.pt")
-            if opts.keep_checkpoints:
-                ckpt_io.save(state_out, out / f"epoch-{epoch + 1:03d}.pt")
-            metrics.append(row)
-            rows.append(row)
-            plot_accuracy_vs_time({opts.name or cfg.name: rows}, out / "accuracy_vs_time.png",
-                                  title=f"{cfg.name} on {Path(opts.store or opts.images).name} ({recipe.name})")
-            fmt = (lambda v: "-" if v is None else f"{v:.2f}")
-            log(f"epoch {epoch + 1}/{recipe.epochs} [{phase}] loss {fmt(row['train_loss'])} "
-                f"val top-1 {fmt(top1)}% top-5 {fmt(top5)}% lr {lr_used:.4g} "
-                f"{fmt(row['samples_per_s'])} samples/s, {clock['wall']:.1f} s")
+            scores = evaluate(t.model, vl, cfg, opts.input_size, env, run.odg_params, opts.amp)
+        row = _epoch_row(t, epoch, phase, totals, scores, lr_used, stopped, env.world_size, budget)
+        save_epoch(t, run, opts, env, row, options, metrics, rows, log)
         env.barrier()
         done = epoch + 1
         if stopped:
             log(f"odg train: time budget of {opts.time_budget:g} s reached during epoch {epoch + 1}")
             break
+    return _finish(t, run, opts, env, rows, done, stopped, log)
+
+
+def _begin(run: Resolved, t: Training, opts: TrainOptions, env: DistEnv, metrics: MetricsLog, log) -> dict:
+    """The options the run records; on rank 0, RUN_DIR/config.json, metrics.jsonl cut back to the
+    epochs done, and the run's first log line."""
+    cfg, recipe, out = run.cfg, run.recipe, run.out
+    options = {k: option_value(opts, k) for k in RECORDED}
+    if run.state is not None:
+        options["init"] = None                  # a resumed run starts from its own last.pt
+    if env.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        metrics.truncate(t.epoch0)
+        (out / "config.json").write_text(json.dumps(
+            {"model_config": cfg.to_dict(), "recipe": recipe.to_dict(), "options": options,
+             "world_size": env.world_size, "device": str(env.device)}, indent=2) + "\n")
+        n_val = len(run.val_ds) if run.val_ds is not None else 0
+        log(f"odg train: {cfg.name}{' (sharpened-ReLU ANN)' if cfg.ann else ''}, input {cfg.input}, "
+            f"{len(run.train_ds)} training samples, {n_val} validation, {env.world_size} process(es) on "
+            f"{env.device}, recipe {recipe.name}, epochs {t.epoch0 + 1}..{recipe.epochs}")
+    return options
+
+
+def _epoch_row(t: Training, epoch: int, phase: str, totals: list, scores: tuple, lr: float, stopped: bool,
+               world_size: int, budget: _Budget) -> dict:
+    """The metrics row of epoch `epoch` (0-based) from the summed training figures `totals` (loss,
+    steps, samples, seconds) and the validation `scores`; advances the clocks and the best top-1."""
+    loss, steps, samples, seconds = totals
+    top1, top5, vloss = scores
+    t.clock["train"] += seconds / world_size
+    t.clock["wall"] = budget.wall()
+    row = {"epoch": epoch + 1, "step": t.step, "phase": phase, "wall_time": round(t.clock["wall"], 4),
+           "train_time": round(t.clock["train"], 4), "train_loss": loss / steps if steps else None,
+           "val_top1": top1, "val_top5": top5, "val_loss": vloss,
+           "samples_per_s": samples / (seconds / world_size) if seconds > 0 else None, "lr": lr}
+    if stopped:
+        row["partial"] = True
+    if top1 is not None and (t.best is None or top1 > t.best):
+        t.best = top1
+    return row
+
+
+def _finish(t: Training, run: Resolved, opts: TrainOptions, env: DistEnv, rows: list, done: int, stopped: bool,
+            log) -> dict:
+    """The run's summary; logs the skipped inputs and, under torchrun, checks every rank's weights."""
+    out = run.out
+    skip_log = out / "skipped.tsv"
     if opts.images is not None and env.is_main and skip_log.exists():
         n_skip = len({ln.split("\t")[1] for ln in skip_log.read_text().splitlines() if "\t" in ln})
         log(f"odg train: {n_skip} inputs skipped (rejected, or under the ODG event floor): see {skip_log}")
-    digest = ckpt_io.state_hash(model.state_dict())
+    digest = ckpt_io.state_hash(t.model.state_dict())
     if env.distributed:                     # every rank's own weights, gathered: they must agree
         hashes = [None] * env.world_size
         torch.distributed.all_gather_object(hashes, digest)
@@ -438,6 +368,5 @@ def _train(opts: TrainOptions, env: DistEnv, log) -> dict:
             if len(set(hashes)) != 1:
                 log("odg train: WARNING: the processes ended with different weights: " + ", ".join(hashes))
     return {"run_dir": str(out), "rows": rows, "final": rows[-1] if rows else None, "epochs": done,
-            "steps": step, "model_config": cfg.to_dict(), "hash": digest,
-            "rank": env.rank, "world_size": env.world_size, "best_top1": best, "stopped": stopped}
-
+            "steps": t.step, "model_config": run.cfg.to_dict(), "hash": digest,
+            "rank": env.rank, "world_size": env.world_size, "best_top1": t.best, "stopped": stopped}

@@ -13,9 +13,11 @@ from torch import nn
 
 from .. import zoo
 from ..lif import LIFParams
-from ..small import SMALL_MODELS, build_small
+from ..small import SMALL_SPECS
 
 INPUTS = ("events", "mean", "ei", "rgb")
+INPUT_CHANNELS = {"events": 2, "mean": 2, "ei": 1, "rgb": 3}
+STATIC_STEPS = 6            # T a static input is repeated over for an SNN unless told (pipeS's T = 6)
 INPUT_HELP = {
     "events": "the store's event frames [T, B, 2, H, W] (0/1)",
     "mean": "the event frames averaged over time, a static 2-channel image [B, 2, H, W] in [0, 1]",
@@ -26,20 +28,29 @@ INPUT_HELP = {
 }
 
 
+def model_spec(name: str) -> zoo.ModelSpec:
+    """The entry of network `name` (family, input kind, stem, builder): the tiny models of
+    `odg.models.small` first, then the zoo's; ValueError listing every known name if none."""
+    if name in SMALL_SPECS:
+        return SMALL_SPECS[name]
+    if name in zoo.MODELS:
+        return zoo.MODELS[name]
+    raise ValueError(f"unknown model {name!r}; known: {', '.join(known_models())}")
+
+
 def build_model(name: str, num_classes: int, **options) -> nn.Module:
     """A fresh network by name: the tiny models of `odg.models.small` (`lif_tiny`, `liaf_tiny`), then
     the zoo's (`odg.models.build`)."""
-    if name in SMALL_MODELS:
-        return build_small(name, num_classes=num_classes, **options)
-    return zoo.build(name, num_classes=num_classes, **options)
+    return model_spec(name).builder(num_classes=num_classes, **options)
 
 
 def known_models() -> list[str]:
-    return sorted(set(zoo.list_models()) | set(SMALL_MODELS))
+    return sorted(set(zoo.list_models()) | set(SMALL_SPECS))
 
 
 def is_spiking_resnet(name: str) -> bool:
-    return name in SMALL_MODELS or name.startswith(("lif_resnet", "liaf_resnet"))
+    """Whether `name` is a LIF/LIAF ResNet (zoo or tiny); False for an unknown name."""
+    return name in known_models() and model_spec(name).family == "spiking_resnet"
 
 
 def fixed_decay_params(decay: float = 0.25, **kw) -> LIFParams:
@@ -47,6 +58,12 @@ def fixed_decay_params(decay: float = 0.25, **kw) -> LIFParams:
     if not 0.0 < decay < 1.0:
         raise ValueError(f"a leak factor must be in (0, 1), got {decay}")
     return LIFParams(decay_init=math.log(decay / (1.0 - decay)), learn_decay=False, **kw)
+
+
+def with_fixed_decay(params: LIFParams, decay: float) -> LIFParams:
+    """`params`' threshold, surrogate window and leak slope with the fixed leak factor `decay`."""
+    return fixed_decay_params(decay, threshold=params.threshold, surrogate_halfwidth=params.surrogate_halfwidth,
+                              leak_slope=params.leak_slope)
 
 
 @dataclass(frozen=True)
@@ -77,12 +94,17 @@ class ModelConfig:
             raise ValueError(f"the sharpened-ReLU ANN mirrors a LIF/LIAF ResNet, not {self.name!r}")
         if self.ann and self.input == "events":
             raise ValueError("the sharpened-ReLU ANN takes static images: input mean, ei or rgb")
-        if self.widths is not None and self.name not in SMALL_MODELS:
-            raise ValueError(f"widths apply to the tiny models ({', '.join(sorted(SMALL_MODELS))}) only")
+        if self.widths is not None and self.name not in SMALL_SPECS:
+            raise ValueError(f"widths apply to the tiny models ({', '.join(sorted(SMALL_SPECS))}) only")
 
     @property
     def static(self) -> bool:
         return self.input != "events"
+
+    @property
+    def spec(self) -> zoo.ModelSpec:
+        """The network's entry (`model_spec`): its family, input kind and stem."""
+        return model_spec(self.name)
 
     @property
     def lif_params(self) -> LIFParams | None:
@@ -90,18 +112,18 @@ class ModelConfig:
 
     def build(self) -> nn.Module:
         """A freshly initialised network of this configuration (sharpened when `ann`)."""
-        opts = {}
-        if is_spiking_resnet(self.name) or self.name.startswith("resnet3d"):
+        spec, opts = self.spec, {}
+        if spec.family in ("spiking_resnet", "resnet3d"):
             opts["steps"] = None        # any T: the training loop's batches are time first by construction
-        if is_spiking_resnet(self.name):
+        if spec.family == "spiking_resnet":
             opts["in_channels"] = self.in_channels
             opts["params"] = self.lif_params or LIFParams()
             if self.widths is not None:
                 opts["widths"] = tuple(self.widths)
-        elif self.name.startswith("resnet2d"):
+        elif spec.family == "resnet2d":
             opts["in_channels"] = self.in_channels
-        elif self.in_channels != 2:
-            raise ValueError(f"{self.name} takes 2-channel event frames only")
+        elif self.in_channels != spec.stem_channels:
+            raise ValueError(f"{self.name} takes {spec.stem_channels}-channel event frames only")
         model = build_model(self.name, self.num_classes, **opts)
         if self.ann:
             from ..pretrain.sharpened_relu import sharpen

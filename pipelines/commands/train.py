@@ -6,7 +6,6 @@ torch is imported only when the command runs. The training arguments are shared 
 from __future__ import annotations
 
 import argparse
-import os
 
 from ._options import add_quiet, deprecated, positive
 
@@ -103,15 +102,16 @@ def _presets_text() -> str:
     return "\n".join(lines)
 
 
-def _recipe(args, base):
-    return base.override(
-        optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
-        schedule=args.schedule, step_size=args.step_size, milestones=args.milestones, gamma=args.gamma,
-        epochs=args.epochs, batch_size=args.batch_size, stem_warmup=getattr(args, "stem_warmup", None))
+def _recipe_changes(args) -> dict:
+    """The recipe fields given on the command line (None: the preset's)."""
+    return dict(optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+                schedule=args.schedule, step_size=args.step_size, milestones=args.milestones, gamma=args.gamma,
+                epochs=args.epochs, batch_size=args.batch_size, stem_warmup=getattr(args, "stem_warmup", None))
 
 
 def run_training(args, default_preset: str, ann: bool = False) -> int:
-    """Handler of `odg train` and `odg pretrain ann`."""
+    """Handler of `odg train` and `odg pretrain ann`: the arguments as asked, resolved (against the
+    store, --init and --resume) by `odg.models.train`."""
     from odg.pipelines.cli import UserError
 
     if args.list_presets:
@@ -123,110 +123,19 @@ def run_training(args, default_preset: str, ann: bool = False) -> int:
         raise UserError("STORE is required (the store to train on)" + (", or --images ROOT (one of the two)"
                                                                        if not ann else ""))
     method, augment = image_options(args)
-    import dataclasses
+    from odg.models.train import ModelRequest, RecipeRequest, TrainError, TrainOptions, train
 
-    from odg.models import LIFParams
-    from odg.models.train import ModelConfig, TrainError, TrainOptions, get_preset, known_models, train
-    from odg.models.train.loop import INPUT_CHANNELS, resume_state
-    from odg.models.train.model_config import fixed_decay_params, is_spiking_resnet
-    from odg.models.train import checkpoint as ckpt_io
-    from odg.models.train.presets import Recipe
-
-    try:
-        base = get_preset(args.preset or default_preset)
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    init = getattr(args, "init", None)
-    name = args.model or None
-    out = args.out
-    state = None
-    if args.resume:
-        if out is None:
-            raise UserError("--resume needs --out RUN_DIR (the run to continue)")
-        try:
-            state = resume_state(out)
-        except (ValueError, OSError) as e:
-            raise UserError(str(e)) from None
-        if state is not None:
-            if args.preset is None:
-                base = Recipe.from_dict(state["recipe"])
-            saved = state["model_config"]["name"]
-            if name is not None and name != saved:
-                raise UserError(f"--resume: {out} trains {saved}, not {name}")
-    try:
-        recipe = _recipe(args, base)
-    except ValueError as e:
-        raise UserError(str(e)) from None
-
-    cfg = None
-    if state is None:
-        if init is not None:
-            try:
-                init_cfg = ModelConfig.from_dict(ckpt_io.load(init)["model_config"])
-            except (ValueError, OSError) as e:
-                raise UserError(f"--init: {e}") from None
-            if name is not None and name != init_cfg.name:
-                raise UserError(f"--init {init} holds {init_cfg.name}, not {name}")
-            changes = {}
-            if args.input is not None:
-                changes["input"] = args.input
-            if args.steps is not None:
-                changes["steps"] = args.steps
-            if init_cfg.neuron is not None and (args.surrogate_halfwidth is not None or args.decay is not None):
-                p = LIFParams(**init_cfg.neuron)
-                if args.decay is not None:
-                    p = fixed_decay_params(args.decay, threshold=p.threshold,
-                                           surrogate_halfwidth=p.surrogate_halfwidth, leak_slope=p.leak_slope)
-                if args.surrogate_halfwidth is not None:
-                    p = dataclasses.replace(p, surrogate_halfwidth=args.surrogate_halfwidth)
-                changes["neuron"] = dataclasses.asdict(p)
-            try:
-                cfg = init_cfg.replace(**changes)
-            except ValueError as e:
-                raise UserError(str(e)) from None
-        else:
-            name = name or recipe.model
-            if name is None:
-                raise UserError("name a model with --model (or a checkpoint with --init)")
-            if name not in known_models():
-                raise UserError(f"unknown model {name!r}; known: {', '.join(known_models())}")
-            from odg.pipelines.store import open_store
-            from odg.pipelines.store.writer import StoreError
-            try:
-                n_classes = args.num_classes or (1000 if images else len(open_store(store).classes))
-            except (StoreError, OSError) as e:
-                raise UserError(str(e)) from None
-            inp = args.input or ("rgb" if ann else "events")
-            neuron = None
-            if is_spiking_resnet(name):
-                p = LIFParams(learn_decay=not ann)
-                if getattr(args, "decay", None) is not None:
-                    p = fixed_decay_params(args.decay)
-                if args.surrogate_halfwidth is not None:
-                    p = dataclasses.replace(p, surrogate_halfwidth=args.surrogate_halfwidth)
-                neuron = dataclasses.asdict(p)
-            elif args.surrogate_halfwidth is not None or getattr(args, "decay", None) is not None:
-                raise UserError(f"{name} has no LIF neurons: --surrogate-halfwidth / --decay do not apply")
-            steps = args.steps
-            if inp != "events" and not ann and steps is None and not name.startswith("resnet2d"):
-                steps = 6
-            try:
-                cfg = ModelConfig(name=name, num_classes=n_classes, in_channels=INPUT_CHANNELS[inp], input=inp,
-                                  steps=steps, neuron=neuron, ann=ann,
-                                  widths=tuple(args.width) if args.width else None)
-            except ValueError as e:
-                raise UserError(str(e)) from None
-    if out is None:
-        label = name or (cfg.name if cfg else "run")
-        out = os.path.join("runs", f"{label}-ann" if ann else label)
+    model = ModelRequest(name=args.model or None, num_classes=args.num_classes, input=args.input, steps=args.steps,
+                         widths=tuple(args.width) if args.width else None, decay=getattr(args, "decay", None),
+                         surrogate_halfwidth=args.surrogate_halfwidth, ann=ann)
+    recipe = RecipeRequest(args.preset, default_preset, _recipe_changes(args))
     val = None if str(args.val_split).lower() == "none" else args.val_split
-    opts = TrainOptions(store=store, out=out, recipe=recipe, model=cfg,
-                        init=init if state is None else None, resume=args.resume, seed=args.seed,
-                        workers=args.loader_workers, limit_steps=args.limit_steps, input_size=args.input_size,
-                        amp=args.amp, device=args.device, train_split=args.train_split, val_split=val,
-                        time_budget=args.time_budget, keep_checkpoints=args.keep_checkpoints,
-                        progress=not args.quiet, threads=args.threads, images=images, method=method,
-                        augment=augment)
+    opts = TrainOptions(store=store, out=args.out, recipe=recipe, model=model, init=getattr(args, "init", None),
+                        resume=args.resume, seed=args.seed, workers=args.loader_workers,
+                        limit_steps=args.limit_steps, input_size=args.input_size, amp=args.amp, device=args.device,
+                        train_split=args.train_split, val_split=val, time_budget=args.time_budget,
+                        keep_checkpoints=args.keep_checkpoints, progress=not args.quiet, threads=args.threads,
+                        images=images, method=method, augment=augment)
     try:
         res = train(opts)
     except (TrainError, FileNotFoundError) as e:

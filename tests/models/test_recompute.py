@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from odg.models.lif import LIFParams
-from odg.models.recompute import batch_norm, recompute
+from odg.models.keep import neuron_keeps, replay, replaying
+from odg.models.recompute import recompute, recomputed
 from odg.models.small import build_small
 from odg.models.snn_resnet import SpikingResNet
 
@@ -138,12 +139,12 @@ def test_recompute_generic_segment_and_binary_inputs():
     y = torch.randn(4, 3, 5, 5, requires_grad=True)
     s = _events((4, 3, 5, 5), seed=4).requires_grad_(True)
 
-    def run(update, y, s, weight, bias):
-        return torch.tanh(batch_norm(bn, y, weight, bias, update)) * s
+    def run(y, s):
+        return torch.tanh(bn(y)) * s
 
     saved = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
-        out = recompute(run, (y, s, bn.weight, bn.bias), binary=(False, True))
+        out = recompute(run, (y, s), binary=(False, True), params=(bn.weight, bn.bias), norms=(bn,))
     assert bn.num_batches_tracked.item() == 1
     # y as is, s as bits (one byte per 8), the parameters
     assert any(t.dtype == torch.uint8 and t.numel() == (s.numel() + 7) // 8 for t in saved)
@@ -159,7 +160,7 @@ def test_recompute_generic_segment_and_binary_inputs():
 
 def test_recompute_rejects_too_many_binary_flags():
     with pytest.raises(ValueError, match="binary has 2 flags for 1 inputs"):
-        recompute(lambda update, y: y, (torch.ones(2, requires_grad=True),), binary=(True, False))
+        recompute(lambda y: y, (torch.ones(2, requires_grad=True),), binary=(True, False))
 
 
 def test_compiled_model_traces_the_plain_segments():
@@ -180,3 +181,53 @@ def test_sync_batch_norm_segments_are_stored_not_recomputed():
     plain, ours = nn.SyncBatchNorm.convert_sync_batchnorm(plain), nn.SyncBatchNorm.convert_sync_batchnorm(ours)
     plain_bytes, our_bytes = _assert_same_step(plain, ours, _events((2, 2, 2, 16, 16)), autocast=False)
     assert our_bytes == plain_bytes
+
+
+def test_what_a_neuron_keeps_and_the_replay_flag():
+    x32 = torch.zeros(3, 2)
+    x16 = x32.bfloat16()
+    assert neuron_keeps(x32, False) == "membrane" and neuron_keeps(x16, False) == "input"
+    assert neuron_keeps(x32, True) == "bits" and neuron_keeps(x16, True) == "bits"
+    assert neuron_keeps(x32.double(), False, torch.float64) == "membrane"
+    assert not replaying()
+    with replay():                    # kept only for one backward step: bits are not worth packing
+        assert replaying() and neuron_keeps(x32, True) == "membrane" and neuron_keeps(x16, True) == "input"
+    assert not replaying()
+
+
+class _Segmented(nn.Module):
+    """A module with one decorated segment that records how each of its runs saw the world."""
+
+    def __init__(self, recompute=True):
+        super().__init__()
+        self.recompute = recompute
+        self.bn = nn.BatchNorm2d(3)
+        self.scale = nn.Parameter(torch.tensor(2.0))
+        self.runs = []
+
+    @recomputed("bn", binary=lambda m: (False, True))
+    def segment(self, y, s, power=1):
+        self.runs.append((replaying(), self.bn.track_running_stats, torch.is_grad_enabled()))
+        return torch.tanh(self.bn(y)) ** power * s * self.scale
+
+
+def test_decorated_segment_runs_again_in_backward_with_statistics_frozen():
+    y = torch.randn(4, 3, 5, 5)
+    s = _events((4, 3, 5, 5), seed=6)
+    got, ref = _Segmented(), _Segmented(recompute=False)
+    grads = []
+    for m in (got, ref):
+        yy, ss = y.clone().requires_grad_(True), s.clone().requires_grad_(True)
+        saved = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+            out = m.segment(yy, ss, power=2)
+        out.sum().backward()
+        grads.append([yy.grad, ss.grad, m.bn.weight.grad, m.bn.bias.grad, m.scale.grad])
+        if m is got:                  # the 0/1 input as bits, the other as is, nothing else
+            assert [t.dtype for t in saved] == [torch.float32, torch.uint8]
+    # forward without autograd, then once more inside backward: a replay, BN not tracking
+    assert got.runs == [(False, True, False), (True, False, True)] and ref.runs == [(False, True, True)]
+    assert got.bn.track_running_stats and got.bn.num_batches_tracked.item() == 1
+    assert torch.equal(got.bn.running_mean, ref.bn.running_mean)
+    for a, b in zip(*grads):
+        assert torch.equal(a, b)

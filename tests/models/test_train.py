@@ -324,3 +324,47 @@ def test_user_errors(store, tmp_path, capsys):
     assert "static images" in capsys.readouterr().err
     assert odg(["train", "--list-presets"]) == 0
     assert "pipes-finetune" in capsys.readouterr().out
+
+
+def test_requests_are_resolved_once_against_the_store_init_and_resume(store, tmp_path, monkeypatch):
+    """What `odg train` passes on (a ModelRequest, a RecipeRequest) is settled by `resolve`: the
+    store's classes, the defaults, the --init checkpoint's network, the resumed run's recipe."""
+    from odg.models.train import ModelRequest, RecipeRequest, resolve
+    from odg.pipelines.store import open_store
+    monkeypatch.chdir(tmp_path)
+    classes = len(open_store(store).classes)
+    quiet = dict(progress=False, log=lambda m: None)
+
+    def options(model, recipe=RecipeRequest(), **kw):
+        return TrainOptions(store=store, out=kw.pop("out", None), recipe=recipe, model=model, **quiet, **kw)
+
+    r = resolve(options(ModelRequest(name="lif_tiny", input="mean")), log=quiet["log"])
+    assert r.out == Path("runs/lif_tiny") and r.recipe == get_preset("es-imagenet-resnet18")
+    assert (r.cfg.num_classes, r.cfg.in_channels, r.cfg.steps, r.cfg.lif_params.learn_decay) == (classes, 2, 6, True)
+    r = resolve(options(ModelRequest(name="resnet2d18", input="ei", num_classes=7),
+                        RecipeRequest("piped", changes={"lr": 0.5, "epochs": None})), log=quiet["log"])
+    assert (r.cfg.in_channels, r.cfg.steps, r.cfg.num_classes, r.cfg.neuron) == (1, None, 7, None)
+    assert r.recipe == get_preset("piped").override(lr=0.5) and r.odg_params is not None
+    r = resolve(options(ModelRequest(name="lif_tiny", ann=True, decay=0.5), RecipeRequest(default="pipes-ann")),
+                log=quiet["log"])
+    assert r.out == Path("runs/lif_tiny-ann") and r.recipe.name == "pipes-ann"
+    assert (r.cfg.input, r.cfg.in_channels, r.cfg.steps, r.cfg.lif_params.learn_decay) == ("rgb", 3, None, False)
+    with pytest.raises(TrainError, match="resnet3d18 has no LIF neurons"):
+        resolve(options(ModelRequest(name="resnet3d18", surrogate_halfwidth=0.75)))
+
+    recipe = RecipeRequest(changes={"epochs": 1, "batch_size": 4})
+    first = train(options(ModelRequest(name="lif_tiny"), recipe, limit_steps=1, input_size=SIZE))
+    assert first["run_dir"] == str(Path("runs/lif_tiny"))
+    ckpt = str(Path(first["run_dir"]) / "last.pt")
+    r = resolve(options(ModelRequest(name="lif_tiny"), RecipeRequest(changes={"epochs": 3}), out=first["run_dir"],
+                        resume=True, limit_steps=1, input_size=SIZE), log=quiet["log"])
+    assert r.recipe == get_preset("es-imagenet-resnet18").override(epochs=3, batch_size=4) and r.state["epoch"] == 1
+    with pytest.raises(TrainError, match="trains lif_tiny, not liaf_tiny"):
+        resolve(options(ModelRequest(name="liaf_tiny"), out=first["run_dir"], resume=True))
+    r = resolve(options(ModelRequest(input="mean", decay=0.3), init=ckpt), log=quiet["log"])
+    assert r.cfg.name == "lif_tiny" and r.cfg.input == "mean" and r.init is not None
+    assert not r.cfg.lif_params.learn_decay and r.cfg.lif_params.surrogate_halfwidth == 0.5
+    with pytest.raises(TrainError, match="holds lif_tiny, not liaf_tiny"):
+        resolve(options(ModelRequest(name="liaf_tiny"), init=ckpt))
+    with pytest.raises(TrainError, match="leak factor must be in"):
+        resolve(options(ModelRequest(decay=2.0), init=ckpt))

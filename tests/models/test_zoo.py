@@ -51,6 +51,38 @@ def test_snn_resnet_structure_matches_the_published_description():
     assert decays == ["conv1.decay"] + [f"layer{i}.{j}.decay" for i in range(1, 5) for j in range(2)]
 
 
+def _stem_conv(model):
+    return next(m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d)))
+
+
+def test_entries_state_each_family_and_its_input():
+    """Family, input kind and stem channels are fields of the entry (the code that treats networks
+    differently asks them, never the name); they agree with what each builder builds."""
+    from odg.models.small import SMALL_SPECS
+    from odg.models.train import model_spec
+    from odg.models.zoo import FAMILIES, INPUT_KINDS, MODELS
+
+    families = {}
+    for spec in [*MODELS.values(), *SMALL_SPECS.values()]:
+        assert spec.family in FAMILIES and spec.input_kind in INPUT_KINDS
+        assert model_spec(spec.name) is spec
+        assert spec.time_first == spec.input_layout.startswith("[T")
+        assert spec.example_input[2 if spec.time_first else 1] == spec.stem_channels
+        with torch.device("meta"):
+            model = spec.builder(num_classes=3)
+        assert _stem_conv(model).in_channels == spec.stem_channels, spec.name
+        families.setdefault(spec.family, set()).add(spec.name)
+    assert families == {"spiking_resnet": {"liaf_resnet18", "liaf_resnet34", "lif_resnet18", "lif_resnet34",
+                                           "lif_tiny", "liaf_tiny"},
+                        "resnet2d": {"resnet2d18", "resnet2d34"}, "resnet3d": {"resnet3d18", "resnet3d34"},
+                        "tasnn": {"tasnn_gesture", "tasnn_cifar10dvs"}}
+    assert {s.name for s in MODELS.values() if s.input_kind == "image"} == families["resnet2d"]
+    with pytest.raises(ValueError, match="unknown model 'resnet50'; known: .*lif_tiny"):
+        model_spec("resnet50")
+    with pytest.raises(ValueError, match="family must be one of"):
+        models.ModelSpec("x", models.build, "", "[B, 1, H, W]", (1, 1, 8, 8), 2, "cnn", "image")
+
+
 def _train_step(name, **options):
     torch.manual_seed(0)
     model = models.build(name, num_classes=7, steps=2, **options).train()
