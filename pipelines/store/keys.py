@@ -7,18 +7,31 @@ to the store's root. zarr's stores are asynchronous; these calls run them to com
 `sync`, as its synchronous API does).
 
 Small files are written atomically: zarr's `LocalStore` writes a temporary file and renames it
-(zarr 3.1); an object store's PUT replaces an object whole.
+(zarr 3.1; a write that fails, e.g. on a full disk, removes its temporary file and leaves the old
+key as it was); an object store's PUT replaces an object whole. `create` is an exclusive create:
+a hard link of the written temporary file on a local store, a conditional PUT (`If-None-Match: *`)
+on S3.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import zarr
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from .urls import check_url
+
+
+def absolute_url(url: str) -> str:
+    """`url` as every process can open it, whatever its working directory: a local path made
+    absolute (`file://` URLs too); any other URL as given."""
+    url = str(url)
+    if url.startswith("file://"):
+        return "file://" + os.path.abspath(url[len("file://"):])
+    return url if "://" in url or "::" in url else os.path.abspath(url)
 
 
 class StoreKeys:
@@ -45,6 +58,42 @@ class StoreKeys:
     def delete(self, key: str) -> None:
         """Remove `key`; nothing happens when it does not exist."""
         sync(self.store.delete(key))
+
+    def create(self, key: str, data: bytes) -> bool:
+        """Write `data` at `key` only if `key` does not exist, atomically; whether it was written.
+
+        Exclusive on a local store and on S3 (a conditional PUT); on another object store,
+        whose fsspec filesystem has no exclusive mode, a check then a PUT (not exclusive)."""
+        buf = self._proto.buffer.from_bytes(data)
+        if isinstance(self.store, zarr.storage.LocalStore):
+            try:
+                sync(self.store._set(key, buf, exclusive=True))
+            except FileExistsError:
+                return False
+            return True
+        fs, path = getattr(self.store, "fs", None), f"{getattr(self.store, 'path', '')}/{key}"
+        if fs is not None and hasattr(fs, "_pipe_file"):
+            try:
+                sync(fs._pipe_file(path, data, mode="create"))
+                return True
+            except FileExistsError:
+                return False
+            except TypeError:       # a filesystem without exclusive writes: below
+                pass
+            except OSError as e:    # S3's 412 Precondition Failed
+                if "Precondition" in str(e) or "412" in str(e):
+                    return False
+                raise
+        if self.exists(key):
+            return False
+        self.put(key, data)
+        return True
+
+    def local_path(self, key: str = "") -> str | None:
+        """The file of `key` on a local store; None on an object store."""
+        if isinstance(self.store, zarr.storage.LocalStore):
+            return os.path.join(str(self.store.root), *[k for k in key.split("/") if k])
+        return None
 
     def exists(self, key: str) -> bool:
         return sync(self.store.exists(key))

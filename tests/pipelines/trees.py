@@ -92,7 +92,8 @@ def tar_from_tree(root, out_dir):
     return out_dir
 
 
-PROVENANCE = ("card.json", "source_digest.json")     # under <split>/_odg/: when and how a build ran, not data
+# under <split>/_odg/: when and how a build ran (the card, the source digest, the command's options), not data
+PROVENANCE = ("card.json", "source_digest.json", "settings.json")
 
 
 def store_bytes(url):
