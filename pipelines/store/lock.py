@@ -30,7 +30,8 @@ import time
 from .keys import StoreKeys
 from .schema import LOCK_KEY
 
-RETRY_S = 1.0       # how long a busy local lock is retried (a process killed a moment ago releases it on exit)
+RETRY_S = 1.0       # how long a local lock held by a process that has exited is retried: the kernel
+                    # releases it as the process exits, a moment after the kill
 
 
 def _owner() -> dict:
@@ -57,6 +58,15 @@ def _process_gone(pid: int) -> bool:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rpartition(")")[2].split()[0] in ("Z", "X")
     except OSError:
+        return False
+
+
+def _stale(raw: bytes | None) -> bool:
+    """Whether lock contents `raw` name a process of this host that has exited."""
+    try:
+        h = json.loads(raw)
+        return h["host"] == socket.gethostname() and _process_gone(int(h["pid"]))
+    except (TypeError, ValueError, KeyError):
         return False
 
 
@@ -114,7 +124,7 @@ class SplitLock:
                 os.close(fd)
                 if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                     raise
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or not _stale(holder):
                     raise BusyError(_holder_text(holder)) from None
                 time.sleep(0.02)
                 continue
@@ -139,7 +149,7 @@ class SplitLock:
         raw = self.keys.get(self.key)
         if raw is None and self.keys.create(self.key, data):   # released meanwhile
             return
-        if not self._stale(raw):
+        if not _stale(raw):
             raise BusyError(_holder_text(raw))
         name = hashlib.sha256(f"{self.keys.store}/{self.key}".encode()).hexdigest()[:24]
         with open(os.path.join(tempfile.gettempdir(), f"odg-lock-{name}"), "a+b") as guard:
@@ -149,11 +159,3 @@ class SplitLock:
                 self.keys.delete(self.key)
             if not self.keys.create(self.key, data):
                 raise BusyError(_holder_text(self.keys.get(self.key)))
-
-    @staticmethod
-    def _stale(raw: bytes | None) -> bool:
-        try:
-            h = json.loads(raw)
-            return h["host"] == socket.gethostname() and _process_gone(int(h["pid"]))
-        except (TypeError, ValueError, KeyError):
-            return False

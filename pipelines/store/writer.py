@@ -97,9 +97,14 @@ class SplitWriter:
         path = self.keys.local_path()
         if path is not None and os.path.exists(path) and not os.path.isdir(path):
             raise StoreError(f"{self.url} is a file, not a store")
-        meta = self.keys.get_json("zarr.json") if self.keys.exists("zarr.json") else None
+        try:
+            meta = self.keys.get_json("zarr.json")
+            entries = self._contents() if meta is None else []
+        except ValueError:
+            raise StoreError(f"{self.url}/zarr.json is not JSON: not an odg store") from None
+        except OSError as e:        # e.g. a missing bucket, no permission, no credentials
+            raise StoreError(f"cannot create a store at {self.url}: {e}") from None
         if meta is None:
-            entries = self._contents()
             if entries:
                 raise StoreError(f"{self.url} is not empty and is not an odg store (it holds "
                                  f"{'e.g. ' if path is None else ''}{', '.join(sorted(entries)[:3])}"
@@ -160,6 +165,8 @@ class SplitWriter:
         """Take the split's build lock, or raise StoreError naming the build holding it."""
         try:
             self._lock.acquire()
+        except OSError as e:
+            raise StoreError(f"cannot take the build lock of split '{self.split}' of {self.url}: {e}") from None
         except BusyError as e:
             raise StoreError(
                 f"split '{self.split}' of {self.url} is being built by {e}; refusing a second build. "
