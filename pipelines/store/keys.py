@@ -4,7 +4,9 @@ Every byte odg reads or writes outside zarr's arrays (markers, lock, plan, cards
 files) goes through `StoreKeys`, on the same `zarr.abc.store.Store` zarr itself uses for the group,
 so a local path and an fsspec URL (s3://, gs://) behave alike. Keys are '/'-separated and relative
 to the store's root. zarr's stores are asynchronous; these calls run them to completion (zarr's own
-`sync`, as its synchronous API does).
+`sync`, as its synchronous API does), or call a store's synchronous methods where it has them
+(a local store's `get_sync` / `set_sync` / `delete_sync`: no round trip through zarr's event loop,
+which costs more than a small file's read on a busy machine).
 
 Small files are written atomically: zarr's `LocalStore` writes a temporary file and renames it
 (zarr 3.1; a write that fails, e.g. on a full disk, removes its temporary file and leaves the old
@@ -48,16 +50,26 @@ class StoreKeys:
 
     def get(self, key: str) -> bytes | None:
         """The key's bytes, or None when it does not exist."""
-        buf = sync(self.store.get(key, self._proto))
+        if hasattr(self.store, "get_sync"):
+            buf = self.store.get_sync(key, prototype=self._proto)
+        else:
+            buf = sync(self.store.get(key, self._proto))
         return None if buf is None else buf.to_bytes()
 
     def put(self, key: str, data: bytes) -> None:
         """Write `data` at `key`, replacing it whole (atomically on a local store)."""
-        sync(self.store.set(key, self._proto.buffer.from_bytes(data)))
+        buf = self._proto.buffer.from_bytes(data)
+        if hasattr(self.store, "set_sync"):
+            self.store.set_sync(key, buf)
+        else:
+            sync(self.store.set(key, buf))
 
     def delete(self, key: str) -> None:
         """Remove `key`; nothing happens when it does not exist."""
-        sync(self.store.delete(key))
+        if hasattr(self.store, "delete_sync"):
+            self.store.delete_sync(key)
+        else:
+            sync(self.store.delete(key))
 
     def create(self, key: str, data: bytes) -> bool:
         """Write `data` at `key` only if `key` does not exist, atomically; whether it was written.

@@ -349,6 +349,11 @@ def test_object_store_lock_exclusive_and_stale_takeover_by_exactly_one(s3_env, m
     fs.mkdir("locks")
     url = "s3://locks/s.zarr"
     a, b = SplitWriter(url, "train"), SplitWriter(url, "train")
+    # the exclusive create is S3's conditional PUT: refused by the server itself for an existing key
+    assert a.keys.create("probe", b"first") and not b.keys.create("probe", b"second")
+    with pytest.raises(FileExistsError):
+        fs.pipe_file("locks/s.zarr/probe", b"third", mode="create")
+    assert fs.cat("locks/s.zarr/probe") == b"first"
     a.lock()
     with pytest.raises(StoreError, match=f"being built by process {os.getpid()}"):
         b.lock()                                  # held: its process (this one) is alive
