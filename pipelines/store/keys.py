@@ -74,8 +74,8 @@ class StoreKeys:
     def create(self, key: str, data: bytes) -> bool:
         """Write `data` at `key` only if `key` does not exist, atomically; whether it was written.
 
-        Exclusive on a local store and on S3 (a conditional PUT); on another object store,
-        whose fsspec filesystem has no exclusive mode, a check then a PUT (not exclusive)."""
+        Exclusive on a local store and on S3 (a conditional PUT); on another object store a check
+        then a PUT, which two writers can both pass (odg's lock says so: `lock.py`)."""
         buf = self._proto.buffer.from_bytes(data)
         if isinstance(self.store, zarr.storage.LocalStore):
             try:
@@ -84,14 +84,13 @@ class StoreKeys:
                 return False
             return True
         fs, path = getattr(self.store, "fs", None), f"{getattr(self.store, 'path', '')}/{key}"
-        if fs is not None and hasattr(fs, "_pipe_file"):
+        protocols = getattr(fs, "protocol", ())
+        if "s3" in ((protocols,) if isinstance(protocols, str) else protocols):    # s3fs: If-None-Match: *
             try:
                 sync(fs._pipe_file(path, data, mode="create"))
                 return True
             except FileExistsError:
                 return False
-            except TypeError:       # a filesystem without exclusive writes: below
-                pass
             except OSError as e:    # S3's 412 Precondition Failed
                 if "Precondition" in str(e) or "412" in str(e):
                     return False

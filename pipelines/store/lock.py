@@ -14,7 +14,9 @@ time) for the refusal message; what makes it held differs by store:
   over: under a host-local OS lock (one per store key, in the temporary folder), the stale key is
   re-read, deleted only if unchanged, and created again exclusively, so that of two builds taking
   over the same stale lock exactly one gets it. A lock from another host cannot be checked: it is
-  held until its build releases it or someone deletes the key.
+  held until its build releases it or someone deletes the key. Only S3 has the conditional PUT;
+  on another object store (gs://) the create is a check then a PUT, so two builds started in the
+  same instant on two hosts could both pass it: start one build per split there.
 """
 from __future__ import annotations
 
