@@ -265,6 +265,10 @@ def test_programmatic_resume_with_another_limit_is_refused_naming_it(built, tree
     from odg.pipelines.imagenet import build_spec
     with pytest.raises(StoreError, match=r"convert\.keywords\.max_pixels: recorded 500000, now 1000000"):
         run_build(build_spec(built, tree, "train", shard_size=2, max_pixels=1000000), resume=True, progress=False)
+    with pytest.raises(StoreError, match=r"items: recorded 5, now 2; the input list \(names, labels, numbers or "
+                                         r"their order\) differs"):
+        run_build(build_spec(built, tree, "train", limit=1, shard_size=2, max_pixels=500000), resume=True,
+                  progress=False)
 
 
 # -- 7: refusals leave the folder exactly as it was -------------------------------------------------
