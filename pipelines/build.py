@@ -9,6 +9,7 @@ number of workers or on how often a build was interrupted and resumed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import re
@@ -16,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,6 +40,7 @@ class BuildSpec:
     classes: list
     source: dict
     shard_size: int = 256
+    settings: dict = field(default_factory=dict)    # command-line option -> value, recorded for --resume
 
 
 @dataclass
@@ -79,17 +81,57 @@ def _build_shard(spec_small: dict, shard: int, items: list, convert) -> dict:
     }
     summary = {"kept": int((status == KEPT).sum()), "discarded": int((status == DISCARDED).sum()),
                "rejected": int((status == REJECTED).sum())}
-    writer.write_shard(spec_small["url"], spec_small["split"], shard, columns, summary)
+    writer.SplitWriter(spec_small["url"], spec_small["split"]).write_shard(shard, columns, summary)
     return summary
 
 
+def json_value(v):
+    """A JSON form of a conversion argument (parameters dataclasses by their `to_dict`)."""
+    if hasattr(v, "to_dict"):
+        return v.to_dict()
+    if dataclasses.is_dataclass(v):
+        return dataclasses.asdict(v)
+    if isinstance(v, (tuple, list)):
+        return [json_value(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): json_value(x) for k, x in v.items()}
+    return v if v is None or isinstance(v, (bool, int, float, str)) else repr(v)
+
+
+def convert_description(convert) -> dict:
+    """What the conversion of one input is: its function and every argument bound to it (a
+    `functools.partial`'s keywords, e.g. `max_pixels`, `use_frames`, `size`)."""
+    func = getattr(convert, "func", convert)
+    return {"function": f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}",
+            "args": json_value(list(getattr(convert, "args", ()))),
+            "keywords": json_value(dict(getattr(convert, "keywords", {}) or {}))}
+
+
 def plan_digest(spec: BuildSpec) -> dict:
-    """A fingerprint of the inputs and settings; a resume must match it."""
+    """Everything that changes the output: the inputs (their names, labels, numbers, in order),
+    kind, conversion parameters and function with its arguments, shard size, payload, the source
+    paths. A resume must match it. (The command's options are recorded beside it, for --resume
+    to reuse: `SplitWriter.settings`.)"""
     h = hashlib.sha256()
     for it in spec.items:
         h.update(f"{it.name}\t{it.label}\t{it.number}\n".encode())
     return {"items": len(spec.items), "sha256": h.hexdigest(), "shard_size": spec.shard_size,
-            "kind": spec.kind, "params": spec.params}
+            "kind": spec.kind, "params": spec.params, "convert": convert_description(spec.convert),
+            "payload": {"shape": list(spec.payload_shape), "dtype": np.dtype(spec.payload_dtype).str},
+            "sources": card.source_paths(spec.source)}
+
+
+_PATH_FIELDS = ("path", "video", "frames", "folder")
+
+
+def _relative_path(items) -> str | None:
+    """A relative local path among the first input's files (a worker would resolve it in its own
+    working directory), or None."""
+    for f in _PATH_FIELDS:
+        v = getattr(items[0], f, None)
+        if isinstance(v, str) and v and "://" not in v and not os.path.isabs(v):
+            return v
+    return None
 
 
 CONNECT_TIMEOUT = 20.0            # seconds for the whole handshake with an external scheduler
@@ -216,11 +258,25 @@ def _has_dashboard() -> bool:
     return importlib.util.find_spec("bokeh") is not None
 
 
+def _dirs_to_create(w: writer.SplitWriter) -> list[str]:
+    """The local folders the lock of `w` would create (store, split, `_odg`), outermost first."""
+    lock_file = w.keys.local_path(f"{w.split}/{writer.LOCK_KEY}")
+    if lock_file is None:
+        return []
+    out, d = [], os.path.dirname(lock_file)
+    while not os.path.isdir(d):
+        out.insert(0, d)
+        d = os.path.dirname(d)
+    return out
+
+
 def run_build(spec: BuildSpec, workers: int | None = None, scheduler: str | None = None, resume: bool = False,
               progress: bool = True, client=None, connect_timeout: float = CONNECT_TIMEOUT) -> BuildReport:
-    """Build (or resume) one split. Raises StoreError for refusals (existing split, lock, plan
-    mismatch, an unreachable scheduler). An external scheduler is connected to before the split's
-    lock is taken, so a scheduler that does not answer never holds the lock."""
+    """Build (or resume) one split. Raises StoreError for refusals (not a store, existing split,
+    lock, plan mismatch, an unreachable scheduler), leaving the store as it was. An external
+    scheduler is connected to before the split's lock is taken, so a scheduler that does not
+    answer never holds the lock. Every task gets the store's absolute URL; the split is marked
+    complete only once every shard's valid marker is in that store."""
     from distributed import as_completed
 
     from .progress import progress_bar
@@ -228,28 +284,42 @@ def run_build(spec: BuildSpec, workers: int | None = None, scheduler: str | None
     n = len(spec.items)
     if n == 0:
         raise writer.StoreError(f"no input files for split '{spec.split}'")
+    rel = _relative_path(spec.items)
+    if rel is not None:
+        raise writer.StoreError(f"input path {rel!r} is relative: Dask workers would resolve it in their own "
+                                "working directory; give absolute paths")
+    w = writer.SplitWriter(spec.url, spec.split)
+    spec = dataclasses.replace(spec, url=w.url)        # absolute: workers open it from their own directory
     from odg import __version__
     with contextlib.ExitStack() as remote:
         if client is None and scheduler:
             client = remote.enter_context(dask_client(scheduler=scheduler, quiet=not progress,
                                                       timeout=connect_timeout))
-        writer.init_store(spec.url, spec.kind, spec.params, spec.classes, __version__)
+        w.check_store(spec.kind, spec.params)          # refusals before anything is written
+        created = _dirs_to_create(w)
         # the lock comes before the split check, so a second build sees "being built", not "exists"
-        writer.acquire_lock(spec.url, spec.split)
+        w.lock()
+        committed = made_root = False
         try:
+            made_root = w.create_store(spec.kind, spec.params, spec.classes, __version__)
             plan = plan_digest(spec)
-            writer.check_split(spec.url, spec.split, plan, resume)      # refusals before any cluster starts
+            resuming = w.check(plan, resume)            # refusals before any cluster starts
             K = spec.shard_size
             n_shards = -(-n // K)
-            small = {"url": spec.url, "split": spec.split, "payload_shape": list(spec.payload_shape),
+            small = {"url": w.url, "split": spec.split, "payload_shape": list(spec.payload_shape),
                      "payload_dtype": np.dtype(spec.payload_dtype).str}
             totals = {"kept": 0, "discarded": 0, "rejected": 0}
             failed = []
             with (contextlib.nullcontext(client) if client is not None
                   else dask_client(workers, quiet=not progress)) as cl:
-                writer.init_split(spec.url, spec.split, n, spec.shard_size, spec.payload_shape, spec.payload_dtype,
-                                  plan, spec.source, resume)
-                done = writer.done_shards(spec.url, spec.split) if resume else set()
+                committed = True
+                if resuming:
+                    w.remove_partial_files()
+                    done = w.done_shards()
+                else:
+                    w.create(n, spec.shard_size, spec.payload_shape, spec.payload_dtype, plan, spec.source,
+                             json_value(spec.settings))
+                    done = set()
                 digest = card.start_digest(cl, spec.url, spec.split, spec.source, spec.kind)   # beside the shards
                 todo = [s for s in range(n_shards) if s not in done]
                 futures = {}
@@ -270,17 +340,29 @@ def run_build(spec: BuildSpec, workers: int | None = None, scheduler: str | None
                             failed.append((s, failure_text(e)))
                         bar.update(min(K, n - s * K))
                 digest = card.finish_digest(spec.url, spec.split, digest)
+            failed += _unmarked(w, set(todo) - {s for s, _ in failed})
             for s in done:
-                m = _marker_summary(spec, s)
+                m = w.marker(s).marker["summary"]
                 for k in totals:
                     totals[k] += m[k]
             if not failed:
                 card.record(spec, dict(totals, samples=n), digest, resumed=bool(done))
-                writer.finish_split(spec.url, spec.split)
+                w.finish()
+        except BaseException:
+            if not committed:
+                w.discard(created, made_root)
+            raise
         finally:
-            writer.release_lock(spec.url, spec.split)
+            w.unlock()
     return BuildReport(n, totals["kept"], totals["discarded"], totals["rejected"], len(todo) - len(failed),
                        len(done), time.perf_counter() - t0, sorted(failed))
+
+
+def _unmarked(w: writer.SplitWriter, shards: set) -> list:
+    """`(shard, why)` for the shards whose task succeeded but whose valid marker is not in the store."""
+    have = w.done_shards() if shards else set()
+    return [(s, f"its task finished but {w.url} holds no valid marker for it (did the worker write "
+                f"to another store?)") for s in sorted(shards - have)]
 
 
 def failure_text(e: BaseException) -> str:
@@ -291,13 +373,6 @@ def failure_text(e: BaseException) -> str:
                 "see the workers' logs")
     text = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
     return text[:300]
-
-
-def _marker_summary(spec: BuildSpec, shard: int) -> dict:
-    from .store import kv
-    from .store.schema import marker_key
-    m = kv.read_json(kv.mapper(spec.url), f"{spec.split}/{marker_key(shard)}")
-    return m["summary"]
 
 
 def report_text(r: BuildReport) -> str:

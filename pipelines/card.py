@@ -42,6 +42,11 @@ DIGEST_CACHE = "_odg/source_digest.json"     # under the split: the archives' di
 BLOCK = 8 << 20                              # bytes read per step when hashing a file
 
 
+def _keys(url: str):
+    from .store.keys import StoreKeys
+    return StoreKeys(url)
+
+
 # -- what the card says ---------------------------------------------------------------------
 
 @lru_cache(maxsize=1)
@@ -182,8 +187,10 @@ def source_digest(source: dict, known: dict | None = None) -> list[dict]:
 
 def _cached(url: str, split: str, source: dict):
     """The recorded digest when every source path is a file whose size and mtime are unchanged."""
-    from .store import kv
-    got = kv.read_json(kv.mapper(url), f"{split}/{DIGEST_CACHE}")
+    try:
+        got = _keys(url).get_json(f"{split}/{DIGEST_CACHE}")
+    except ValueError:      # unreadable: digest the sources again
+        return None
     if not got or [d.get("path") for d in got] != source_paths(source):
         return None
     for d in got:
@@ -209,13 +216,15 @@ def start_digest(client, url: str, split: str, source: dict, kind: str):
 def finish_digest(url: str, split: str, digest) -> list[dict]:
     """Wait for the digest task (if any), record it for resumes and return it; a failure is recorded as
     `{"kind": "error", "error": ...}` instead of stopping the build."""
-    from .store import kv
     if not isinstance(digest, list):
         try:
             digest = digest.result()
         except Exception as e:  # noqa: BLE001 - the card says why, the build goes on
             return [{"kind": "error", "error": f"{type(e).__name__}: {e}"}]
-    kv.write_json(kv.mapper(url), f"{split}/{DIGEST_CACHE}", digest)
+    try:
+        _keys(url).put_json(f"{split}/{DIGEST_CACHE}", digest)
+    except OSError:         # e.g. a full disk: the cache is only a cache, the build reports its shards
+        pass
     return digest
 
 
@@ -232,16 +241,14 @@ def make_card(spec, counts: dict, digest: list, resumed: bool) -> dict:
 
 def record(spec, counts: dict, digest: list, resumed: bool) -> dict:
     """Write the split's card (before the split is marked complete)."""
-    from .store import kv
     card = make_card(spec, counts, digest, resumed)
-    kv.write_json(kv.mapper(spec.url), f"{spec.split}/{CARD_KEY}", card)
+    _keys(spec.url).put_json(f"{spec.split}/{CARD_KEY}", card)
     return card
 
 
 def read_card(url: str, split: str) -> dict | None:
     """The split's card; None for a split not complete or built by an odg that did not write cards."""
-    from .store import kv
-    return kv.read_json(kv.mapper(url), f"{split}/{CARD_KEY}")
+    return _keys(url).get_json(f"{split}/{CARD_KEY}")
 
 
 def read_cards(store, splits=None) -> dict:

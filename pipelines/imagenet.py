@@ -192,6 +192,7 @@ def imagenet_items(root: str, split: str, limit: int | None = None) -> tuple[lis
     if split not in ("train", "val"):
         raise ValueError(f"split must be 'train' or 'val', got '{split}'")
     classes = load_classes()
+    root = os.path.abspath(root)        # items are opened by Dask workers, in their own working directory
     d = os.path.join(root, split)
     tar = os.path.join(root, TRAIN_TAR if split == "train" else VAL_TAR)
     if os.path.isdir(d):

@@ -110,7 +110,9 @@ def _parse_label_file(path: str, split: str, split_dir: str, params: ODGParams =
 
 
 def published_items(root: str, split: str) -> tuple[list[NpzItem], dict]:
-    """The samples of one split of a published download, in store order (class, then number or name)."""
+    """The samples of one split of a published download, in store order (class, then number or name).
+    Their paths are absolute (Dask workers open them in their own working directory)."""
+    root = os.path.abspath(root)
     label_file = os.path.join(root, f"{split}label.txt")
     split_dir = os.path.join(root, split)
     if not os.path.isfile(label_file):

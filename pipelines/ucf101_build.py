@@ -67,6 +67,8 @@ def ucf_items(root, split: int = 1, subset: str = "train", frames_root=None) -> 
 
     Raises ValueError / FileNotFoundError for bad split files (unknown class names are named)."""
     from .ucf101 import find_split_dir, list_clips, read_class_index
+    root = os.path.abspath(root)    # clips are opened by Dask workers, in their own working directory
+    frames_root = None if frames_root is None else os.path.abspath(frames_root)
     clips = list_clips(root, split, subset, frames_root)
     classes = read_class_index(find_split_dir(root))
     items, last, n = [], None, 0

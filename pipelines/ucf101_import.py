@@ -87,7 +87,9 @@ def class_lookup(classes: list[str]):
 
 
 def clip_files(root, classes: list[str], classes_path: str = "classInd.txt") -> list[ClipFile]:
-    """Every `.npz` under `root` as `ClipFile`s: importable ones in store order, then the rejects."""
+    """Every `.npz` under `root` as `ClipFile`s: importable ones in store order, then the rejects
+    (absolute paths: Dask workers open them in their own working directory)."""
+    root = os.path.abspath(root)
     label_of = class_lookup(classes)
     good, bad, seen = [], [], {}
     for dirpath, dirs, files in os.walk(root):

@@ -29,13 +29,63 @@ def add_cluster_options(p):
                    help="seconds the whole handshake with --scheduler may take")
 
 
+class _Given(argparse._StoreAction):
+    """Stores like `store`, and notes that the option was given (see `resolve_settings`)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        given = set(getattr(namespace, "_given", ()))
+        namespace._given = given | {self.dest}
+
+
+_TRACKED: set = set()      # dests of the options added with `setting`
+
+
+def setting(p, *flags, **kw):
+    """An option that changes the build's output: recorded in the store, reused by --resume."""
+    action = p.add_argument(*flags, action=_Given, **kw)
+    _TRACKED.add(action.dest)
+    return action
+
+
 def add_build_options(p, shard_size: int, what: str = "samples"):
     """--dask-workers/--scheduler, --shard-size, --resume, -q/--quiet, --json."""
     add_cluster_options(p)
-    p.add_argument("--shard-size", type=positive("--shard-size"), default=shard_size, metavar="K",
-                   help=f"{what} per shard")
-    p.add_argument("--resume", action="store_true", help="finish an interrupted run, skipping completed shards")
+    setting(p, "--shard-size", type=positive("--shard-size"), default=shard_size, metavar="K",
+            help=f"{what} per shard")
+    p.add_argument("--resume", action="store_true",
+                   help="finish an interrupted run, skipping completed shards; the settings recorded by "
+                        "that run (--shard-size, --max-pixels, ...) are reused unless given")
     add_output_options(p)
+
+
+def _shown(v) -> str:
+    if v is None:
+        return "(not given)"
+    return " ".join(str(x) for x in v) if isinstance(v, (list, tuple)) else str(v)
+
+
+def resolve_settings(args, url: str, split: str, options: dict) -> dict:
+    """The build's settings `{option: value}` of `options` (`{"--max-pixels": "max_pixels", ...}`).
+
+    With --resume and a split whose build recorded its settings, an option not given takes the
+    recorded value (set on `args`), and a given one that differs is refused, naming the option
+    and the recorded value. An option counts as given when the command line names it (options
+    added with `setting`) or, for the others, when it is not None."""
+    from ..build import json_value
+    from ..store.writer import SplitWriter
+    given = getattr(args, "_given", set())
+    recorded = SplitWriter(url, split).settings() if args.resume else None
+    for flag, dest in options.items():
+        if recorded is None or flag not in recorded:
+            continue
+        now, was = getattr(args, dest), recorded[flag]
+        if dest in given or (dest not in _TRACKED and now is not None):
+            if json_value(now) != was:
+                raise UserError(f"cannot resume: {flag} {_shown(now)} differs from the recorded {_shown(was)}")
+        else:
+            setattr(args, dest, was)
+    return {flag: json_value(getattr(args, dest)) for flag, dest in options.items()}
 
 
 def store_call(fn, *a, **kw):

@@ -3,7 +3,7 @@
 The store split is named `<subset><fold>` (`train1`, `test1`, `all1`, ...); see `odg.pipelines.ucf101_build`.
 """
 from ..cli import UserError
-from ._dask_options import add_build_options, execute
+from ._dask_options import add_build_options, execute, resolve_settings, setting
 from ._options import positive
 
 
@@ -19,22 +19,32 @@ def register(cli):
     p.add_argument("store", metavar="STORE", help="store path or fsspec URL (created if missing)")
     add_source_arguments(p)
     add_build_options(p, DEFAULT_SHARD_SIZE, "clips")
-    p.add_argument("--size", type=positive("--size"), nargs=2, default=None, metavar=("H", "W"),
+    setting(p, "--size", type=positive("--size"), nargs=2, default=None, metavar=("H", "W"),
                    help="resize every clip's frames to H x W (default: native size, that of the first "
                         "readable clip; clips of another size are rejected)")
-    p.add_argument("--mode", type=int, choices=[1, 2], default=1,
+    setting(p, "--mode", type=int, choices=[1, 2], default=1,
                    help="1: the published clip thresholds (default); 2: per-pixel Gaussian thresholds (needs --seed)")
-    p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed of --mode 2")
-    p.add_argument("--max-pixels", type=positive("--max-pixels"), default=MAX_FRAME_PIXELS, metavar="P",
+    setting(p, "--seed", type=int, default=None, metavar="S", help="random seed of --mode 2")
+    setting(p, "--max-pixels", type=positive("--max-pixels"), default=MAX_FRAME_PIXELS, metavar="P",
                    help="reject clips whose frames have more than P pixels, before decoding them")
     p.set_defaults(func=run)
 
 
+SETTINGS = {"--shard-size": "shard_size", "--frames": "frames", "--size": "size", "--mode": "mode",
+            "--seed": "seed", "--max-pixels": "max_pixels"}
+
+
 def run(args):
+    import dataclasses
+    import os
+
     from odg.video import UCFParams
 
     from ..store import StoreError
-    from ..ucf101_build import build_spec
+    from ..ucf101_build import build_spec, split_name
+    if args.frames is not None:
+        args.frames = os.path.abspath(args.frames)
+    settings = resolve_settings(args, args.store, split_name(args.fold, args.subset), SETTINGS)
     if args.size is not None and args.size[0] * args.size[1] > args.max_pixels:
         raise UserError(f"--size {args.size[0]} {args.size[1]} is above --max-pixels {args.max_pixels}")
     try:
@@ -47,4 +57,4 @@ def run(args):
                           args.shard_size, args.resume, max_pixels=args.max_pixels)
     except (ValueError, OSError, StoreError) as e:
         raise UserError(str(e)) from None
-    return execute(spec, args)
+    return execute(dataclasses.replace(spec, settings=settings), args)

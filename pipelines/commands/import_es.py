@@ -1,6 +1,6 @@
 """`odg import es-imagenet DIR STORE`"""
 from ..cli import UserError
-from ._dask_options import add_build_options, finish, run_spec
+from ._dask_options import add_build_options, finish, resolve_settings, run_spec
 
 
 def register(cli):
@@ -13,6 +13,7 @@ def register(cli):
 
 
 def run(args):
+    import dataclasses
     import os
     from functools import partial
 
@@ -26,11 +27,13 @@ def run(args):
         raise UserError(f"{args.root} has neither trainlabel.txt nor vallabel.txt: not a published ES-ImageNet download")
     results = []
     for split in splits:
+        settings = resolve_settings(args, args.store, split, {"--shard-size": "shard_size"})
         try:
             items, source = published_items(args.root, split)
         except (ValueError, OSError) as e:
             raise UserError(str(e)) from None
         spec = es_imagenet_spec(args.store, split, items, source, partial(convert_npz, params=params),
                                 args.shard_size, params)
+        spec = dataclasses.replace(spec, settings=settings)
         results.append((spec, run_spec(spec, args)))
     return finish(args, args.store, results)

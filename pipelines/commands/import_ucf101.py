@@ -1,6 +1,6 @@
 """`odg import es-ucf101 DIR STORE [--classes classInd.txt] [--split NAME]`"""
 from ..cli import UserError
-from ._dask_options import add_build_options, execute
+from ._dask_options import add_build_options, execute, resolve_settings
 
 
 def register(cli):
@@ -19,11 +19,17 @@ def register(cli):
 
 
 def run(args):
+    import dataclasses
+    import os
+
     from ..ucf101_import import import_spec
     if not args.split or "/" in args.split or args.split.startswith((".", "_")):
         raise UserError(f"--split must be a plain name such as train1, got {args.split!r}")
+    if args.classes is not None:
+        args.classes = os.path.abspath(args.classes)
+    settings = resolve_settings(args, args.store, args.split, {"--shard-size": "shard_size", "--classes": "classes"})
     try:
         spec = import_spec(args.store, args.root, args.split, args.classes, args.shard_size, args.resume)
     except (ValueError, OSError) as e:
         raise UserError(str(e)) from None
-    return execute(spec, args)
+    return execute(dataclasses.replace(spec, settings=settings), args)

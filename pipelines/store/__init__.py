@@ -1,4 +1,4 @@
 """The odg event store (Zarr v3): schema, writer, reader, verification. See docs/STORE.md."""
 from .reader import EventStore, Sample, Shard, SplitReader, open_store
 from .schema import DISCARDED, KEPT, KIND_I2E, KIND_IMAGENET, KIND_UCF101, REJECTED, STATUS_NAMES
-from .writer import StoreError
+from .writer import SplitWriter, StoreError

@@ -1,25 +1,33 @@
-"""Creating a store and writing it one whole shard at a time.
+"""Creating a store and writing it one whole shard at a time: `SplitWriter`.
+
+A `SplitWriter` is one split of a store opened for writing, on zarr's own store object
+(`keys.StoreKeys`): the build's lock (`lock.SplitLock`), the resume plan, the shard writes and
+their completion markers, and the split's completion. The build's client opens one for the
+split; each Dask task opens its own from the store's absolute URL for its shard write.
 
 Crash safety: a shard is done only when its completion marker (`_odg/shards/NNNNNN.json`, with
-the sha256 of every chunk it wrote) exists; the marker is written last. A build holds a lock
-(`_odg/lock.json`) for its whole run; a second build into the same split is refused while the
-lock's process is alive. Zarr v3 has no synchronizer, so two tasks never write the same shard.
+the sha256 of every chunk it wrote) is valid (`markers.parse_marker`); the marker is written last.
+Every small file is written atomically (a temporary file renamed; an object store's PUT), so a
+kill or a full disk leaves the old file or none, never a truncated one; a marker that is invalid
+anyway means "not built" and a resume rebuilds its shard. Zarr v3 has no synchronizer, so two
+tasks never write the same shard.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import socket
-import time
+import re
 
 import numpy as np
 import zarr
 from zarr.codecs import ZstdCodec
 
-from . import kv as kvmod
+from .keys import StoreKeys, absolute_url
+from .lock import BusyError, SplitLock
+from .markers import MarkerState, marker_path, parse_marker
 from .shard_read import encode_words_shard, odg_sharding_layout
 from .urls import check_url
-from .schema import (FORMAT, FORMAT_VERSION, LOCK_KEY, PLAN_KEY, marker_key, per_sample_arrays,
+from .schema import (FORMAT, FORMAT_VERSION, LOCK_KEY, META_DIR, PLAN_KEY, per_sample_arrays,
                      words_inner_chunk)
 
 
@@ -31,136 +39,295 @@ class StoreError(Exception):
 # compression time; compression is the largest cost of writing a shard
 ZSTD_LEVEL = 1
 
+SETTINGS_KEY = f"{META_DIR}/settings.json"     # under the split: the command's options, for --resume
+
+_MARKER_NAME = re.compile(r"^(\d{6,})\.json$")
+
+
+def chunk_key(split: str, array: str, shard: int, ndim: int) -> str:
+    """Key of shard `shard`'s chunk (or shard file) of a per-sample array chunked only along samples."""
+    return "/".join([split, array, "c", str(shard)] + ["0"] * (ndim - 1))
+
+
+def plan_differences(recorded: dict, plan: dict, prefix: str = "") -> list[str]:
+    """`'name: recorded X, now Y'` for every setting where two plans differ (nested keys dotted)."""
+    out = []
+    for k in sorted(set(recorded) | set(plan)):
+        a, b = recorded.get(k), plan.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += plan_differences(a, b, f"{prefix}{k}.")
+        elif a != b and k == "sha256":      # the digest of the input list: its values say nothing
+            out.append(f"{prefix}the input list (names, labels, numbers or their order) differs")
+        elif a != b:
+            out.append(f"{prefix}{k}: recorded {a!r}, now {b!r}")
+    return out
+
+
+class SplitWriter:
+    """Split `split` of the store at `url` (a path, made absolute, or an fsspec URL), for writing.
+
+    The client side: `check_store`, `lock`, `check`, `create_store`, `create`, `done_shards`,
+    `finish`, `unlock`, `discard`; the task side: `write_shard`."""
+
+    def __init__(self, url: str, split: str):
+        check_url(url)
+        self.url = absolute_url(url)
+        self.split = split
+        self.keys = StoreKeys(self.url)
+        self._lock = SplitLock(self.keys, split)
+        self._group = None
+
+    def __repr__(self) -> str:
+        return f"<SplitWriter {self.split!r} of {self.url}>"
+
+    def _root(self, mode: str = "r+"):
+        return zarr.open_group(store=self.keys.store, mode=mode)
+
+    @property
+    def group(self):
+        """The split's zarr group (opened once)."""
+        if self._group is None:
+            self._group = self._root()[self.split]
+        return self._group
+
+    # -- the store ----------------------------------------------------------------------------
+
+    def store_meta(self) -> dict | None:
+        """The store's `odg` attributes, or None when there is no store (nothing, or an empty
+        folder). Raises StoreError for something else at the URL: a file, a folder or a group that
+        is not an odg store."""
+        path = self.keys.local_path()
+        if path is not None and os.path.exists(path) and not os.path.isdir(path):
+            raise StoreError(f"{self.url} is a file, not a store")
+        try:
+            meta = self.keys.get_json("zarr.json")
+            entries = self._contents() if meta is None else []
+        except ValueError:
+            raise StoreError(f"{self.url}/zarr.json is not JSON: not an odg store") from None
+        except OSError as e:        # e.g. a missing bucket, no permission, no credentials
+            raise StoreError(f"cannot create a store at {self.url}: {e}") from None
+        if meta is None:
+            if entries:
+                raise StoreError(f"{self.url} is not empty and is not an odg store (it holds "
+                                 f"{'e.g. ' if path is None else ''}{', '.join(sorted(entries)[:3])}"
+                                 f"{', ...' if len(entries) > 3 else ''}); build into a new or empty folder")
+            return None
+        odg = meta.get("attributes", {}).get("odg") if isinstance(meta, dict) else None
+        if odg is None:
+            raise StoreError(f"{self.url} exists and is not an odg store")
+        return odg
+
+    def _contents(self, most: int = 4) -> list[str]:
+        """Up to `most` keys found where the store would be, leaving out build locks (a build that
+        has just taken its lock, before it creates the store, leaves nothing else)."""
+        lock = "/" + LOCK_KEY
+        path = self.keys.local_path()
+        if path is None:
+            keys = self.keys.list("")
+        elif not os.path.isdir(path):
+            return []
+        else:
+            keys = []
+            for d, dirs, files in os.walk(path):
+                rel = os.path.relpath(d, path).replace(os.sep, "/")
+                keys += [fn if rel == "." else f"{rel}/{fn}" for fn in files]
+                if len(keys) > 64:
+                    break
+        return [k for k in keys if not k.endswith(lock) or k.count("/") != LOCK_KEY.count("/") + 1][:most]
+
+    def check_store(self, kind: str, params: dict) -> bool:
+        """Whether the store exists; raises StoreError when it may not receive this build."""
+        meta = self.store_meta()
+        if meta is None:
+            return False
+        if meta["kind"] != kind:
+            raise StoreError(f"{self.url} is an {meta['kind']} store; cannot add {kind} data to it")
+        if meta["params"] != params:
+            raise StoreError(f"{self.url} was built with other conversion parameters: {meta['params']}; "
+                             "use another store for these parameters")
+        return True
+
+    def create_store(self, kind: str, params: dict, classes: list, odg_version: str) -> bool:
+        """Create the root group unless it exists (after `check_store`, which refuses a folder that
+        is not a store: the lock's own folders may be there by now); whether it was created."""
+        if self.keys.exists("zarr.json"):
+            self.check_store(kind, params)
+            return False
+        try:
+            root = self._root(mode="a")
+            root.attrs["odg"] = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind,
+                                 "odg_version": odg_version, "params": params, "classes": classes}
+        except OSError as e:        # e.g. a missing bucket, no permission, no credentials
+            raise StoreError(f"cannot create a store at {self.url}: {e}") from None
+        return True
+
+    # -- the lock -----------------------------------------------------------------------------
+
+    def lock(self) -> None:
+        """Take the split's build lock, or raise StoreError naming the build holding it."""
+        try:
+            self._lock.acquire()
+        except OSError as e:
+            raise StoreError(f"cannot take the build lock of split '{self.split}' of {self.url}: {e}") from None
+        except BusyError as e:
+            raise StoreError(
+                f"split '{self.split}' of {self.url} is being built by {e}; refusing a second build. "
+                f"If that build is really gone (on another host), delete {self.split}/{LOCK_KEY} and "
+                "build again with --resume") from None
+
+    def unlock(self) -> None:
+        self._lock.release()
+
+    # -- the split ----------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return self.keys.exists(f"{self.split}/zarr.json")
+
+    def plan(self) -> dict | None:
+        """The recorded resume plan (None when absent or unreadable)."""
+        try:
+            return self.keys.get_json(f"{self.split}/{PLAN_KEY}")
+        except ValueError:
+            return None
+
+    def check(self, plan: dict, resume: bool) -> bool:
+        """Whether the split exists; raises StoreError when it exists and may not be (re)built as asked."""
+        if not self.exists():
+            return False
+        if not resume:
+            state = "complete" if self.group.attrs.get("complete") else "incomplete (an interrupted build?)"
+            raise StoreError(f"split '{self.split}' already exists in {self.url} and is {state}; "
+                             "pass --resume to finish it, or build into another store")
+        recorded = self.plan()
+        if recorded != plan:
+            diff = plan_differences(recorded, plan) if recorded is not None else ["no readable plan is recorded"]
+            raise StoreError(f"cannot resume split '{self.split}': its inputs or settings differ from the "
+                             f"interrupted build's ({'; '.join(diff[:3])}{'; ...' if len(diff) > 3 else ''})")
+        return True
+
+    def settings(self) -> dict | None:
+        """The command-line options recorded by the split's build (None when absent or unreadable)."""
+        try:
+            got = self.keys.get_json(f"{self.split}/{SETTINGS_KEY}")
+        except (ValueError, OSError):
+            return None
+        return got if isinstance(got, dict) else None
+
+    def create(self, n: int, shard_size: int, payload_shape: tuple, payload_dtype, plan: dict,
+               source: dict, settings: dict | None = None) -> None:
+        """Create the split's arrays and record its plan and the command's `settings` (option ->
+        value: what `--resume` reuses)."""
+        g = self._root(mode="a").create_group(self.split)
+        for name, (trail, dtype) in per_sample_arrays(payload_shape, payload_dtype).items():
+            shape = (n,) + trail
+            if name == "words":
+                g.create_array(name, shape=shape, dtype=dtype, shards=(shard_size,) + trail,
+                               chunks=(words_inner_chunk(shard_size),) + trail, compressors=ZstdCodec(level=ZSTD_LEVEL), fill_value=0,
+                               config={"write_empty_chunks": True})
+            else:
+                g.create_array(name, shape=shape, dtype=dtype, chunks=(shard_size,) + trail,
+                               compressors=ZstdCodec(level=ZSTD_LEVEL), config={"write_empty_chunks": True},
+                               **({} if dtype is str else {"fill_value": 0}))
+        g.attrs.update({"n": n, "shard_size": shard_size, "source": source, "complete": False,
+                        "payload": {"shape": list(payload_shape), "dtype": np.dtype(payload_dtype).name}})
+        self._group = g
+        self.keys.put_json(f"{self.split}/{PLAN_KEY}", plan)
+        if settings:
+            self.keys.put_json(f"{self.split}/{SETTINGS_KEY}", settings)
+
+    def marker(self, shard: int) -> MarkerState:
+        return parse_marker(shard, self.keys.get(marker_path(self.split, shard)))
+
+    def done_shards(self) -> set[int]:
+        """Indices of shards with a valid completion marker (`markers.parse_marker`)."""
+        prefix = f"{self.split}/{META_DIR}/shards/"
+        out = set()
+        for k in self.keys.list(prefix):
+            m = _MARKER_NAME.match(k[len(prefix):])
+            if m and self.marker(int(m.group(1))).built:
+                out.add(int(m.group(1)))
+        return out
+
+    def remove_partial_files(self) -> int:
+        """Remove the temporary files of writes a killed build left under the split (local
+        stores; zarr names them `*.partial`); how many."""
+        path = self.keys.local_path(self.split)
+        n = 0
+        if path is None:
+            return n
+        for d, _, files in os.walk(path):
+            for fn in files:
+                if fn.endswith(".partial"):
+                    os.remove(os.path.join(d, fn))
+                    n += 1
+        return n
+
+    def write_shard(self, shard: int, columns: dict, summary: dict) -> dict:
+        """Write shard `shard` of every per-sample array, then its completion marker; return the marker."""
+        g = self.group
+        K = g.attrs["shard_size"]
+        start = shard * K
+        stop = min(start + K, g.attrs["n"])
+        arrays = {name: g[name] for name in columns}
+        sums = {}
+        for name, values in columns.items():
+            if len(values) != stop - start:
+                raise ValueError(f"shard {shard}: {name} has {len(values)} values for {stop - start} samples")
+            key = chunk_key(self.split, name, shard, arrays[name].ndim)
+            layout = odg_sharding_layout(arrays[name]) if name == "words" else None
+            if layout is not None:          # the shard file's bytes directly, as zarr would write them
+                data = encode_words_shard(np.asarray(values, arrays[name].dtype), K, *layout)
+                self.keys.put(key, data)
+                sums[name] = hashlib.sha256(data).hexdigest()
+            else:
+                arrays[name][start:stop] = values
+                sums[name] = self.keys.sha256(key)
+        marker = {"shard": shard, "start": start, "stop": stop, "sha256": sums, "summary": summary}
+        self.keys.put_json(marker_path(self.split, shard), marker)
+        return marker
+
+    def finish(self) -> None:
+        """Mark the split complete."""
+        self.group.attrs["complete"] = True
+
+    def discard(self, created: list[str], made_root: bool = False) -> None:
+        """Undo a refused build: release the lock, remove the root group when this build made it
+        (`made_root`) and the folders of `created` (local paths this build made, outermost first)
+        that are empty again, so the store is as it was."""
+        self.unlock()
+        if made_root:
+            self.keys.delete("zarr.json")
+        for path in reversed(created):
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+
+
+# -- one-call forms (tests, benchmarks, programs writing a store without a build) ----------------
 
 def init_store(url: str, kind: str, params: dict, classes: list, odg_version: str) -> None:
     """Create the root group, or check that an existing store was built with the same kind and parameters."""
-    check_url(url)
-    try:
-        root = zarr.open_group(url, mode="r")
-        meta = root.attrs.get("odg")
-    except FileNotFoundError:
-        root, meta = None, None
-    if root is not None:
-        if meta is None:
-            raise StoreError(f"{url} exists and is not an odg store")
-        if meta["kind"] != kind:
-            raise StoreError(f"{url} is an {meta['kind']} store; cannot add {kind} data to it")
-        if meta["params"] != params:
-            raise StoreError(f"{url} was built with other conversion parameters: {meta['params']}; "
-                             "use another store for these parameters")
-        return
-    try:
-        root = zarr.open_group(url, mode="a")
-        root.attrs["odg"] = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind,
-                             "odg_version": odg_version, "params": params, "classes": classes}
-    except OSError as e:        # e.g. a missing bucket, no permission, no credentials
-        raise StoreError(f"cannot create a store at {url}: {e}") from None
-
-
-def _lock_owner_alive(lock: dict) -> bool:
-    if lock.get("host") != socket.gethostname():
-        return True          # cannot tell for another host: assume alive
-    try:
-        os.kill(int(lock["pid"]), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def acquire_lock(url: str, split: str) -> None:
-    kv = kvmod.mapper(url)
-    lock = kvmod.read_json(kv, f"{split}/{LOCK_KEY}")
-    if lock is not None and _lock_owner_alive(lock):
-        raise StoreError(
-            f"split '{split}' of {url} is being built by process {lock['pid']} on {lock['host']} "
-            f"(since {lock['started']}); refusing a second build. If that build is really gone, "
-            f"delete {split}/{LOCK_KEY} and build again with --resume")
-    kvmod.write_json(kv, f"{split}/{LOCK_KEY}", {"host": socket.gethostname(), "pid": os.getpid(),
-                                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
-
-
-def release_lock(url: str, split: str) -> None:
-    kv = kvmod.mapper(url)
-    try:
-        del kv[f"{split}/{LOCK_KEY}"]
-    except KeyError:
-        pass
-
-
-def check_split(url: str, split: str, plan: dict, resume: bool) -> bool:
-    """Whether the split exists; raises StoreError when it exists and may not be (re)built as asked."""
-    kv = kvmod.mapper(url)
-    root = zarr.open_group(url, mode="a")
-    if split not in root:
-        return False
-    if not resume:
-        state = "complete" if root[split].attrs.get("complete") else "incomplete (an interrupted build?)"
-        raise StoreError(f"split '{split}' already exists in {url} and is {state}; "
-                         "pass --resume to finish it, or build into another store")
-    if kvmod.read_json(kv, f"{split}/{PLAN_KEY}") != plan:
-        raise StoreError(f"cannot resume split '{split}': its inputs or settings differ from the "
-                         "interrupted build's (different files, order, shard size or limit)")
-    return True
+    SplitWriter(url, "").create_store(kind, params, classes, odg_version)
 
 
 def init_split(url: str, split: str, n: int, shard_size: int, payload_shape: tuple, payload_dtype,
                plan: dict, source: dict, resume: bool) -> None:
     """Create the split's arrays, or (resume) check that the existing split has the same plan."""
-    if check_split(url, split, plan, resume):
-        return
-    kv = kvmod.mapper(url)
-    root = zarr.open_group(url, mode="a")
-    g = root.create_group(split)
-    for name, (trail, dtype) in per_sample_arrays(payload_shape, payload_dtype).items():
-        shape = (n,) + trail
-        if name == "words":
-            g.create_array(name, shape=shape, dtype=dtype, shards=(shard_size,) + trail,
-                           chunks=(words_inner_chunk(shard_size),) + trail, compressors=ZstdCodec(level=ZSTD_LEVEL), fill_value=0,
-                           config={"write_empty_chunks": True})
-        else:
-            g.create_array(name, shape=shape, dtype=dtype, chunks=(shard_size,) + trail,
-                           compressors=ZstdCodec(level=ZSTD_LEVEL), config={"write_empty_chunks": True},
-                           **({} if dtype is str else {"fill_value": 0}))
-    g.attrs.update({"n": n, "shard_size": shard_size, "source": source, "complete": False,
-                    "payload": {"shape": list(payload_shape), "dtype": np.dtype(payload_dtype).name}})
-    kvmod.write_json(kv, f"{split}/{PLAN_KEY}", plan)
+    w = SplitWriter(url, split)
+    if not w.check(plan, resume):
+        w.create(n, shard_size, payload_shape, payload_dtype, plan, source)
 
 
 def done_shards(url: str, split: str) -> set[int]:
-    """Indices of shards whose completion marker exists."""
-    kv = kvmod.mapper(url)
-    prefix = f"{split}/_odg/shards/"
-    return {int(k[len(prefix):-5]) for k in kv.keys() if k.startswith(prefix) and k.endswith(".json")}
+    """Indices of shards with a valid completion marker."""
+    return SplitWriter(url, split).done_shards()
 
 
 def write_shard(url: str, split: str, shard: int, columns: dict, summary: dict) -> dict:
     """Write shard `shard` of every per-sample array, then its completion marker; return the marker."""
-    g = zarr.open_group(url, mode="r+")[split]
-    K = g.attrs["shard_size"]
-    start = shard * K
-    stop = min(start + K, g.attrs["n"])
-    arrays = {name: g[name] for name in columns}
-    kv = kvmod.mapper(url)
-    sums = {}
-    for name, values in columns.items():
-        if len(values) != stop - start:
-            raise ValueError(f"shard {shard}: {name} has {len(values)} values for {stop - start} samples")
-        key = kvmod.chunk_key(split, name, shard, arrays[name].ndim)
-        layout = odg_sharding_layout(arrays[name]) if name == "words" else None
-        if layout is not None:          # the shard file's bytes directly, as zarr would write them
-            data = encode_words_shard(np.asarray(values, arrays[name].dtype), K, *layout)
-            kv[key] = data
-            sums[name] = hashlib.sha256(data).hexdigest()
-        else:
-            arrays[name][start:stop] = values
-            sums[name] = kvmod.checksum(kv, key)
-    marker = {"shard": shard, "start": start, "stop": stop, "sha256": sums, "summary": summary}
-    kvmod.write_json(kv, f"{split}/{marker_key(shard)}", marker)
-    return marker
+    return SplitWriter(url, split).write_shard(shard, columns, summary)
 
 
 def finish_split(url: str, split: str) -> None:
-    g = zarr.open_group(url, mode="r+")[split]
-    g.attrs["complete"] = True
+    SplitWriter(url, split).finish()

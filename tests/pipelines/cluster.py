@@ -32,9 +32,10 @@ def n_workers(addr):
 
 
 @contextlib.contextmanager
-def dask_processes(workers: int = 1, worker_args=()):
+def dask_processes(workers: int = 1, worker_args=(), cwd=None):
     """A `dask scheduler` and `workers` single-threaded `dask worker` processes (with
-    `worker_args`, e.g. `--memory-limit 2GB`); yields the scheduler's address once all are up."""
+    `worker_args`, e.g. `--memory-limit 2GB`; started in folder `cwd` when given); yields the
+    scheduler's address once all are up."""
     port = free_port()
     addr = f"tcp://127.0.0.1:{port}"
     env = dict(os.environ, PYTHONWARNINGS="ignore")
@@ -45,7 +46,7 @@ def dask_processes(workers: int = 1, worker_args=()):
     try:
         for _ in range(workers):
             procs.append(subprocess.Popen([dask, "worker", addr, "--nthreads", "1", "--nworkers", "1",
-                                           "--no-dashboard", *worker_args], env=env,
+                                           "--no-dashboard", *worker_args], env=env, cwd=cwd,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_for(lambda: n_workers(addr) == workers, 90, f"{workers} dask workers")
         yield addr

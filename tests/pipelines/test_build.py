@@ -14,7 +14,7 @@ from odg.pipelines.imagenet import imagenet_items, load_classes
 from odg.pipelines.store import REJECTED, open_store
 
 from .cluster import dask_processes, wait_for
-from .trees import (BAD_FILES, VEC, VECTOR_LAYOUT, WNID0, WNID1, WNID2, bad_tree, real_jpeg, store_bytes,
+from .trees import (BAD_FILES, VEC, VECTOR_LAYOUT, WNID0, WNID1, WNID2, bad_tree, slow_jpeg_tree, store_bytes,
                     tar_from_tree, vector_tree)
 
 ODG = [sys.executable, "-m", "odg"]
@@ -225,14 +225,7 @@ def test_external_scheduler_and_workers(trees, clean_store, tmp_path):
 @pytest.fixture(scope="module")
 def slow_tree(tmp_path_factory):
     """24 large real JPEGs (about 100 ms each to convert) so a build can be interrupted mid-way."""
-    root = tmp_path_factory.mktemp("slow")
-    for k, wnid in enumerate((WNID0, WNID1)):
-        d = root / "train" / wnid
-        d.mkdir(parents=True)
-        for i, name in enumerate(("astronaut", "coffee", "page", "cell", "astronaut", "coffee")):
-            for flip in (0, 1):
-                data = real_jpeg(name, scale=4.0 + 0.5 * i + k, quality=95 - flip)
-                (d / f"{wnid}_{i}{flip}.JPEG").write_bytes(data)
+    root = slow_jpeg_tree(tmp_path_factory.mktemp("slow"))
     url = str(root / "clean.zarr")
     assert odg("build", "imagenet", root, url, "--split", "train", "--dask-workers", 1, "--shard-size", 2, "--quiet") == 0
     return root, url

@@ -193,6 +193,21 @@ def test_size_option_resizes(frames_tree, scheduler, tmp_path, capsys):
     assert "other conversion parameters" in capsys.readouterr().err
 
 
+def test_resume_reuses_the_recorded_frames_and_size(frames_tree, scheduler, tmp_path, capsys):
+    """--resume without --frames / --size: the recorded ones; given with another value: refused, named."""
+    url = tmp_path / "r.zarr"
+    assert odg("build", "ucf101", frames_tree, url, "--frames", DATA / "frames", "--size", 120, 160,
+               "--scheduler", scheduler, "--quiet") == 0
+    ref = store_bytes(str(url))
+    os.remove(url / "train1" / "_odg" / "shards" / "000000.json")
+    capsys.readouterr()
+    assert odg("build", "ucf101", frames_tree, url, "--resume", "--size", 100, 100, "--quiet") == 2
+    assert "cannot resume: --size 100 100 differs from the recorded 120 160" in capsys.readouterr().err
+    assert odg("build", "ucf101", frames_tree, url, "--resume", "--scheduler", scheduler, "--quiet") == 0
+    assert "1 shards built, 0 already done" in capsys.readouterr().out
+    assert store_bytes(str(url)) == ref
+
+
 # -- videos: outcomes, closeness, workers, info/verify, resume ------------------------------
 
 def test_every_clip_outcome(clean_store, ucf_tree, expected):

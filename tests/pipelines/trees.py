@@ -31,6 +31,19 @@ def real_jpeg(name="astronaut", scale=1.0, quality=90) -> bytes:
     return buf.tobytes()
 
 
+def slow_jpeg_tree(root, stems=("astronaut", "coffee", "page", "cell", "astronaut", "coffee")):
+    """train/ of two classes, two large real JPEGs per stem and class (about 100 ms each to convert),
+    so that a build can be interrupted mid-way."""
+    for k, wnid in enumerate((WNID0, WNID1)):
+        d = os.path.join(root, "train", wnid)
+        os.makedirs(d)
+        for i, name in enumerate(stems):
+            for flip in (0, 1):
+                with open(os.path.join(d, f"{wnid}_{i}{flip}.JPEG"), "wb") as f:
+                    f.write(real_jpeg(name, scale=4.0 + 0.5 * i + k, quality=95 - flip))
+    return root
+
+
 def cmyk_jpeg() -> bytes:
     from PIL import Image
     rgb = cv2.cvtColor(cv2.imread(os.path.join(VEC, "images", "coffee.png")), cv2.COLOR_BGR2RGB)
@@ -92,7 +105,8 @@ def tar_from_tree(root, out_dir):
     return out_dir
 
 
-PROVENANCE = ("card.json", "source_digest.json")     # under <split>/_odg/: when and how a build ran, not data
+# under <split>/_odg/: when and how a build ran (the card, the source digest, the command's options), not data
+PROVENANCE = ("card.json", "source_digest.json", "settings.json")
 
 
 def store_bytes(url):
