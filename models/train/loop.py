@@ -58,6 +58,7 @@ class TrainOptions:
     amp: None or "bf16" (autocast). time_budget: stop (after the current step) once this many
     seconds of wall time have passed, evaluate and save. keep_checkpoints: also keep
     RUN_DIR/epoch-NNN.pt for every epoch. threads: torch CPU threads of this process (None: as is).
+    allow_incomplete: train on the built shards of a split whose build did not finish (else refused).
     """
 
     store: str | None
@@ -82,6 +83,7 @@ class TrainOptions:
     images: str | None = None
     method: str = "odg"
     augment: object = None
+    allow_incomplete: bool = False
     name: str | None = None
     log: object = field(default=None, repr=False)
 
@@ -266,8 +268,8 @@ def _train(opts: TrainOptions, env: DistEnv, log) -> dict:
         if opts.val_split and val_split is None:
             log(f"odg train: store has no split {opts.val_split!r}: no validation")
         try:
-            train_ds = make_dataset(opts.store, opts.train_split, cfg)
-            val_ds = make_dataset(opts.store, val_split, cfg) if val_split else None
+            train_ds = make_dataset(opts.store, opts.train_split, cfg, opts.allow_incomplete)
+            val_ds = make_dataset(opts.store, val_split, cfg, opts.allow_incomplete) if val_split else None
         except ValueError as e:
             raise TrainError(str(e)) from None
     if len(train_ds) == 0:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ._options import add_quiet, deprecated, positive
+from ._options import add_allow_incomplete, add_quiet, deprecated, positive
 
 
 def add_training_arguments(p: argparse.ArgumentParser, default_preset: str, ann: bool = False) -> None:
@@ -51,6 +51,7 @@ def add_training_arguments(p: argparse.ArgumentParser, default_preset: str, ann:
         g.add_argument("--decay", type=float, metavar="K",
                        help="a fixed leak factor K in (0, 1) for every neuron (default: learned, as published)")
     g.add_argument("--train-split", default="train", help="split to train on (default train)")
+    add_allow_incomplete(g)
     g.add_argument("--val-split", default="val", help="split to evaluate on each epoch; 'none': no evaluation")
 
     r = p.add_argument_group("recipe (a preset; explicit options override its fields)")
@@ -226,10 +227,11 @@ def run_training(args, default_preset: str, ann: bool = False) -> int:
                         amp=args.amp, device=args.device, train_split=args.train_split, val_split=val,
                         time_budget=args.time_budget, keep_checkpoints=args.keep_checkpoints,
                         progress=not args.quiet, threads=args.threads, images=images, method=method,
-                        augment=augment)
+                        augment=augment, allow_incomplete=args.allow_incomplete)
+    from odg.pipelines.store.writer import StoreError
     try:
         res = train(opts)
-    except (TrainError, FileNotFoundError) as e:
+    except (TrainError, FileNotFoundError, StoreError) as e:
         raise UserError(str(e)) from None
     if res["rank"] == 0:
         f = res["final"] or {}

@@ -115,7 +115,7 @@ def published_npz_size(kind: str, words: np.ndarray, shape, params, steps: int) 
 def shard_partial(job: dict) -> dict:
     """Worker task: the partial sums of one shard (see the module docstring)."""
     store = open_store(job["url"])
-    sr = store[job["split"]]
+    sr = store.split(job["split"], allow_incomplete=True, check=False)    # the client checked the split
     shard = next(sr.iter_shards([job["shard"]]))
     steps, C, width, nbins = job["steps"], job["classes"], job["bin_width"], job["bins"]
     sw, sb = job["step_width"], job["step_bins"]
@@ -176,17 +176,10 @@ class SplitJob:
     arrays: dict = field(default_factory=dict)
 
 
-def prepare_split(store, split: str, npz_limit: int = NPZ_SAMPLE) -> SplitJob:
-    sr = store[split]
-    n, K = len(sr), sr.shard_size
-    if sr.complete:
-        shards = list(range(sr.n_shards))
-    else:
-        from ..store.writer import done_shards
-        shards = sorted(done_shards(store.url, split))
-    rows = np.zeros(n, bool)
-    for s in shards:
-        rows[s * K:(s + 1) * K] = True
+def prepare_split(store, split: str, npz_limit: int = NPZ_SAMPLE, allow_incomplete: bool = False) -> SplitJob:
+    sr = store.split(split, allow_incomplete)      # an incomplete split: refused, or its built shards
+    K = sr.shard_size
+    shards, rows = sr.built_shards, sr.built_rows
     status, counts = sr.statuses, sr.counts
     total = counts.astype(np.int64).sum(1)
     counted = rows & (status != REJECTED)
@@ -380,8 +373,10 @@ class StoreStats:
     store: object
 
 
-def compute_stats(url: str, splits=None, client=None, progress: bool = True, npz_limit: int = NPZ_SAMPLE) -> StoreStats:
-    """Statistics of the store's splits (default all), one Dask task per shard on `client`."""
+def compute_stats(url: str, splits=None, client=None, progress: bool = True, npz_limit: int = NPZ_SAMPLE,
+                  allow_incomplete: bool = False) -> StoreStats:
+    """Statistics of the store's splits (default all), one Dask task per shard on `client`; an
+    incomplete split is refused unless `allow_incomplete` (then: its built shards)."""
     from distributed import as_completed
 
     from ..card import method_of, read_cards
@@ -389,7 +384,7 @@ def compute_stats(url: str, splits=None, client=None, progress: bool = True, npz
     from .published import compare_val, other_datasets, published_rows
     store = open_store(url)
     names = list(splits) if splits else store.splits
-    parts = {s: prepare_split(store, s, npz_limit) for s in names}
+    parts = {s: prepare_split(store, s, npz_limit, allow_incomplete) for s in names}
     total = sum(int(p.rows.sum()) for p in parts.values())
     bar = progress_bar(total, "stats", "sample", progress)
     futures = {}

@@ -14,12 +14,12 @@ import time
 
 import numpy as np
 import zarr
-from zarr.codecs import ZstdCodec
+from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from . import kv as kvmod
 from .shard_read import encode_words_shard, odg_sharding_layout
 from .urls import check_url
-from .schema import (FORMAT, FORMAT_VERSION, LOCK_KEY, PLAN_KEY, marker_key, per_sample_arrays,
+from .schema import (FORMAT, FORMAT_VERSION, LOCK_KEY, PLAN_KEY, fill_value, marker_key, per_sample_arrays,
                      words_inner_chunk)
 
 
@@ -115,14 +115,16 @@ def init_split(url: str, split: str, n: int, shard_size: int, payload_shape: tup
     g = root.create_group(split)
     for name, (trail, dtype) in per_sample_arrays(payload_shape, payload_dtype).items():
         shape = (n,) + trail
+        # format 2: every chunk (every inner chunk of words) ends in its crc32c, checked on every read
+        codecs = [ZstdCodec(level=ZSTD_LEVEL), Crc32cCodec()]
         if name == "words":
             g.create_array(name, shape=shape, dtype=dtype, shards=(shard_size,) + trail,
-                           chunks=(words_inner_chunk(shard_size),) + trail, compressors=ZstdCodec(level=ZSTD_LEVEL), fill_value=0,
+                           chunks=(words_inner_chunk(shard_size),) + trail, compressors=codecs, fill_value=0,
                            config={"write_empty_chunks": True})
         else:
             g.create_array(name, shape=shape, dtype=dtype, chunks=(shard_size,) + trail,
-                           compressors=ZstdCodec(level=ZSTD_LEVEL), config={"write_empty_chunks": True},
-                           **({} if dtype is str else {"fill_value": 0}))
+                           compressors=codecs, config={"write_empty_chunks": True},
+                           **({} if dtype is str else {"fill_value": fill_value(name)}))
     g.attrs.update({"n": n, "shard_size": shard_size, "source": source, "complete": False,
                     "payload": {"shape": list(payload_shape), "dtype": np.dtype(payload_dtype).name}})
     kvmod.write_json(kv, f"{split}/{PLAN_KEY}", plan)
