@@ -217,10 +217,8 @@ def reason_group(status: int, reason: str) -> str:
     return re.sub(r"\d+(\.\d+)?", "#", reason).strip() or "(no reason recorded)"
 
 
-def _take(arr, idx: np.ndarray) -> list:
-    if len(idx) == 0:
-        return []
-    return [str(v) for v in arr.oindex[idx]]
+def _take(sr, name: str, idx: np.ndarray) -> list:
+    return [str(v) for v in sr.take(name, idx)]
 
 
 def finish_split(store, sj: SplitJob, store_bytes: int) -> dict:
@@ -299,15 +297,15 @@ def finish_split(store, sj: SplitJob, store_bytes: int) -> dict:
     # discards and rejects
     disc_idx = np.flatnonzero(rows & (status == DISCARDED))
     rej_idx = np.flatnonzero(rows & (status == REJECTED))
-    disc_reasons = _take(sr.array("reason"), disc_idx)
-    rej_reasons = _take(sr.array("reason"), rej_idx)
-    rej_names = _take(sr.array("name"), rej_idx)
+    disc_reasons = _take(sr, "reason", disc_idx)
+    rej_reasons = _take(sr, "reason", rej_idx)
+    rej_names = _take(sr, "name", rej_idx)
     out["discards_by_reason"] = dict(sorted(Counter(reason_group(DISCARDED, r) for r in disc_reasons).items(),
                                             key=lambda kv: (-kv[1], kv[0])))
     out["rejects_by_reason"] = dict(sorted(Counter(reason_group(REJECTED, r) for r in rej_reasons).items(),
                                            key=lambda kv: (-kv[1], kv[0])))
     out["rejects"] = [{"index": int(i), "name": nm, "reason": rs} for i, nm, rs in zip(rej_idx, rej_names, rej_reasons)]
-    sj.arrays["discards"] = list(zip(disc_idx.tolist(), _take(sr.array("name"), disc_idx[:50]), disc_reasons[:50]))
+    sj.arrays["discards"] = list(zip(disc_idx.tolist(), _take(sr, "name", disc_idx[:50]), disc_reasons[:50]))
     # sizes
     npz_n = int(acc["npz_n"])
     npz_mean = acc["npz_bytes"] / npz_n if npz_n else None

@@ -206,19 +206,30 @@ class SplitReader:
             if chunk_crc(arr):          # format 2: nothing more to check before reading (crc32c then)
                 self._checked.update((name, s) for s in built)
 
-    def _read(self, name: str, shards, sel):
-        """`array(name)[sel]` after checking the chunks of `shards`; a decoding error (crc32c mismatch,
-        corrupt zstd frame) names the first shard whose chunk fails."""
+    def _read(self, name: str, shards, sel, orthogonal: bool = False):
+        """`array(name)[sel]` (`.oindex[sel]` if `orthogonal`) after checking the chunks of `shards`;
+        a decoding error (crc32c mismatch, corrupt zstd frame) names the first shard whose chunk fails."""
         self._check_chunks(name, shards)
+        arr = self.array(name)
         try:
-            return self.array(name)[sel]
+            return arr.oindex[sel] if orthogonal else arr[sel]
         except (ValueError, RuntimeError) as e:
             for s in shards:
                 try:
-                    self.array(name)[slice(*self._range(s))]
+                    arr[slice(*self._range(s))]
                 except (ValueError, RuntimeError) as e1:
                     raise self._damaged(s, name, f"cannot be decoded: {e1}") from None
             raise self._damaged(shards[0], name, f"cannot be decoded: {e}") from None
+
+    def take(self, name: str, indices) -> np.ndarray:
+        """`array(name)` at sample `indices` (of built shards), reading and checking only their chunks."""
+        idx = np.asarray(indices, np.int64).reshape(-1)
+        if not idx.size:
+            return np.asarray(self.array(name)[0:0])
+        shards = sorted(set((idx // self.shard_size).tolist()))
+        for s in shards:
+            self._need_built(s)
+        return np.asarray(self._read(name, shards, idx, orthogonal=True))
 
     def _column(self, name: str) -> np.ndarray:
         """The whole array `name`, checked, with the fill value (NOT_BUILT status, label -1, 0, '')
