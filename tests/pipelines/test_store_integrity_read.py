@@ -372,3 +372,11 @@ def test_inner_chunks_zarr_skipped_read_as_fill(tmp_path, crc):
     np.testing.assert_array_equal(r.read(0, 8), data)
     for i in range(8):
         np.testing.assert_array_equal(r.read_one(i), data[i])
+
+
+def test_a_store_of_a_newer_format_is_refused(store):
+    from odg.pipelines.store import StoreError
+    root = zarr.open_group(store, mode="r+")
+    root.attrs["odg"] = dict(root.attrs["odg"], format_version=3)
+    with pytest.raises(StoreError, match="format 3, which this odg cannot read .*upgrade odg"):
+        open_store(store)
