@@ -380,3 +380,17 @@ def test_a_store_of_a_newer_format_is_refused(store):
     root.attrs["odg"] = dict(root.attrs["odg"], format_version=3)
     with pytest.raises(StoreError, match="format 3, which this odg cannot read .*upgrade odg"):
         open_store(store)
+
+
+def test_a_real_odg_process_names_the_damage_in_one_line(store, tmp_path):
+    import subprocess
+    import sys
+    s = written_shard(store, "words")
+    flip(chunk_path(store, "words", s), 25)
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    p = subprocess.run([sys.executable, "-m", "odg", "export", "es-imagenet", store, str(tmp_path / "out"), "-q"],
+                       capture_output=True, text=True, timeout=120, env=env)
+    err = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(err) == 1, p.stderr
+    assert err[0].startswith("odg: error: ") and f"split 'train' shard {s} array 'words' is damaged" in err[0]
+    assert not (tmp_path / "out" / "trainlabel.txt").exists()
