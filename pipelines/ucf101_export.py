@@ -34,38 +34,41 @@ def choose_split(store: EventStore, split: str | None) -> str:
 
 
 def export_es_ucf101(url: str, out_dir: str, split: str | None = None, workers: int = 4,
-                     progress: bool = True) -> tuple[str, int]:
-    """Write the kept clips of one split (the only one, or `split`); return (split, files written)."""
+                     progress: bool = True, allow_incomplete: bool = False) -> tuple[str, int]:
+    """Write the kept clips of one split (the only one, or `split`); return (split, files written).
+
+    An incomplete split is refused unless `allow_incomplete` (then: the built shards' clips). A
+    damaged shard raises `DamagedShard`, and the files written until then are removed again."""
     from odg.video import unpack_clip
 
+    from .export import all_or_nothing
     from .ucf101 import save_published
     store = EventStore(url)
     store._need(KIND_UCF101)
     split = choose_split(store, split)
-    sr = store[split]
-    if not sr.complete:
-        raise ValueError(f"split '{split}' is incomplete; finish its build with --resume first")
+    sr = store.split(split, allow_incomplete)
     steps = store.params.steps
     names = sr.names()
     out = OutputFolder(out_dir)
     lines = []
-    bar = progress_bar(int((sr.statuses == KEPT).sum()), f"export {split}", "clip", progress)
+    bar = progress_bar(len(sr.kept_indices()), f"export {split}", "clip", progress)
 
     def save(rel, words):
         out.write(rel, lambda f: save_published(f, unpack_clip(words, steps)))
         bar.update()
 
-    with bar, ThreadPoolExecutor(max(1, workers)) as ex:
+    with all_or_nothing(out, "labels.txt") as files, bar, ThreadPoolExecutor(max(1, workers)) as ex:
         jobs = []
         for shard in sr.iter_shards():
             for j in np.flatnonzero(shard.status == KEPT):
                 name = str(names[shard.start + j])
+                files.append(f"{name}.npz")
                 jobs.append(ex.submit(save, f"{name}.npz", shard.words[j]))
                 lines.append(f"{name} {int(shard.label[j])}\n")
             for job in jobs:        # one shard's words in memory at a time
                 job.result()
             jobs.clear()
-    out.write_text("labels.txt", "".join(lines))
+        out.write_text("labels.txt", "".join(lines))
     classes = store.classes
     if classes:
         out.write_text("classInd.txt", "".join(f"{int(k) + 1} {name}\n" for k, name in classes))

@@ -34,6 +34,8 @@ class ESDataset(Dataset):
     - `samples`: optional store sample indices to restrict to (a subset; `kept_only` still applies);
     - `shm_pool`: in DataLoader workers, reuse shared-memory batch buffers (a `SharedBatchPool`); only
       with `collate_fn=ds.collate_fn` (`ds.loader(...)` sets both). Off by default.
+    - `allow_incomplete`: index the built shards of a split whose build did not finish (by default
+      such a split raises `IncompleteSplit`). A damaged shard raises `DamagedShard` when read.
 
     `len(ds)`, `ds.labels` (int64 numpy), `ds.indices` (store sample of each item), `ds.shard_ids`
     (store shard of each item), `ds.steps`, `ds.frame_shape` (H, W), `ds.kind`, `ds.classes` are
@@ -42,7 +44,7 @@ class ESDataset(Dataset):
 
     def __init__(self, store, split: str = "train", layout: str = "TCHW", dtype: torch.dtype = torch.uint8,
                  packed: bool = False, kept_only: bool = True, centre: bool = True, cache_shards: int = 4,
-                 samples=None, shm_pool: bool = False):
+                 samples=None, shm_pool: bool = False, allow_incomplete: bool = False):
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         if not isinstance(dtype, torch.dtype):
@@ -58,15 +60,16 @@ class ESDataset(Dataset):
         self.centre = bool(centre)
         self.cache_shards = int(cache_shards)
         self.shm_pool = bool(shm_pool)
+        self.allow_incomplete = bool(allow_incomplete)
 
         st = open_store(self.url)
-        sr = st[split]
+        sr = st.split(split, self.allow_incomplete)
         self.kind = st.kind
         lay = st.layout                               # ValueError for a kind this package cannot read
         self.classes = list(st.classes)
         self.shard_size = sr.shard_size
         self.n_shards = sr.n_shards
-        self.indices = (sr.kept_indices() if kept_only else np.arange(len(sr))).astype(np.int64)
+        self.indices = (sr.kept_indices() if kept_only else sr.indices()).astype(np.int64)
         if samples is not None:
             want = np.unique(np.asarray(samples, np.int64))
             if want.size and (want[0] < 0 or want[-1] >= len(sr)):
@@ -98,7 +101,7 @@ class ESDataset(Dataset):
 
     def _reader(self):
         if self._pid != os.getpid():
-            self._words = open_store(self.url)[self.split]
+            self._words = open_store(self.url).split(self.split, self.allow_incomplete)
             self._cache = OrderedDict()
             self._pid = os.getpid()
         return self._words

@@ -51,13 +51,13 @@ class SourceImages(Dataset):
     label)`, in the order and with the `shard_ids` of `ESDataset(store, split)` (so a
     `ShardSampler` works on it). Needs a split built from a folder that is still reachable."""
 
-    def __init__(self, store, split: str):
+    def __init__(self, store, split: str, allow_incomplete: bool = False):
         from odg.pipelines.store import open_store
-        es = ESDataset(store, split)
+        es = ESDataset(store, split, allow_incomplete=allow_incomplete)
         st = open_store(es.url)
         if st.layout.odg_params is None:
             raise ValueError("input 'rgb' needs an ES-ImageNet store (the source JPEGs)")
-        sr = st[split]
+        sr = st.split(split, allow_incomplete)
         src = sr.attrs.get("source") or {}
         if src.get("layout") != "folder" or not src.get("path"):
             raise ValueError(f"split {split!r} of {es.url} was not built from a folder of JPEGs "
@@ -87,10 +87,10 @@ class SourceImages(Dataset):
         return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), int(self.labels[i])
 
 
-def make_dataset(store: str, split: str, cfg: ModelConfig) -> Dataset:
+def make_dataset(store: str, split: str, cfg: ModelConfig, allow_incomplete: bool = False) -> Dataset:
     if cfg.input == "rgb":
-        return SourceImages(store, split)
-    return ESDataset(store, split)
+        return SourceImages(store, split, allow_incomplete)
+    return ESDataset(store, split, allow_incomplete=allow_incomplete)
 
 
 def image_datasets(root: str, train_split: str, val_split: str | None, cfg: ModelConfig, method: str,

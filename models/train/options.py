@@ -92,5 +92,6 @@ class TrainOptions:
     images: str | None = None
     method: str = "odg"
     augment: object = None
+    allow_incomplete: bool = False
     name: str | None = None
     log: object = field(default=None, repr=False)

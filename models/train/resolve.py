@@ -260,8 +260,8 @@ def _datasets(opts: TrainOptions, cfg: ModelConfig, out: Path, is_main: bool, lo
         if opts.val_split and val_split is None:
             log(f"odg train: store has no split {opts.val_split!r}: no validation")
         try:
-            train_ds = make_dataset(opts.store, opts.train_split, cfg)
-            val_ds = make_dataset(opts.store, val_split, cfg) if val_split else None
+            train_ds = make_dataset(opts.store, opts.train_split, cfg, opts.allow_incomplete)
+            val_ds = make_dataset(opts.store, val_split, cfg, opts.allow_incomplete) if val_split else None
         except ValueError as e:
             raise TrainError(str(e)) from None
     if len(train_ds) == 0:

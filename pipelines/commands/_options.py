@@ -58,6 +58,13 @@ def add_output_options(p) -> None:
     add_json(p)
 
 
+def add_allow_incomplete(p) -> None:
+    """--allow-incomplete: read a split whose build did not finish (its built shards only)."""
+    p.add_argument("--allow-incomplete", action="store_true",
+                   help="read a split whose build did not finish: only its built shards (by default such a "
+                        "split is refused)")
+
+
 def emit(args, text: str, obj) -> None:
     """Print a command's result: `obj` as JSON with --json, else `text`."""
     print(json.dumps(obj, indent=1) if getattr(args, "json", False) else text)

@@ -2,7 +2,7 @@
 import os
 
 from ..cli import UserError
-from ._options import add_output_options, emit
+from ._options import add_allow_incomplete, add_output_options, emit
 
 
 def register(cli):
@@ -12,6 +12,7 @@ def register(cli):
     p.add_argument("out", metavar="DIR")
     p.add_argument("--split", action="append", choices=["train", "val"],
                    help="only this split (repeatable; default: every split)")
+    add_allow_incomplete(p)
     add_output_options(p)
     p.set_defaults(func=run)
 
@@ -20,7 +21,8 @@ def run(args):
     from ..export import export_es_imagenet
     from ..store import StoreError
     try:
-        written = export_es_imagenet(args.store, args.out, args.split, progress=not args.quiet)
+        written = export_es_imagenet(args.store, args.out, args.split, progress=not args.quiet,
+                                     allow_incomplete=args.allow_incomplete)
     except (StoreError, ValueError, KeyError) as e:
         raise UserError(str(e).strip("'\"")) from None
     labels = {split: os.path.join(args.out, f"{split}label.txt") for split in written}

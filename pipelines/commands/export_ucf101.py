@@ -2,7 +2,7 @@
 import os
 
 from ..cli import UserError
-from ._options import add_output_options, emit
+from ._options import add_allow_incomplete, add_output_options, emit
 
 
 def register(cli):
@@ -15,6 +15,7 @@ def register(cli):
     p.add_argument("out", metavar="DIR")
     p.add_argument("--split", default=None, metavar="NAME",
                    help="the store split to write, e.g. train1 (needed when the store has several)")
+    add_allow_incomplete(p)
     add_output_options(p)
     p.set_defaults(func=run)
 
@@ -23,7 +24,8 @@ def run(args):
     from ..store import StoreError
     from ..ucf101_export import export_es_ucf101
     try:
-        split, n = export_es_ucf101(args.store, args.out, args.split, progress=not args.quiet)
+        split, n = export_es_ucf101(args.store, args.out, args.split, progress=not args.quiet,
+                                     allow_incomplete=args.allow_incomplete)
     except (StoreError, ValueError, KeyError) as e:
         raise UserError(str(e).strip("'\"")) from None
     labels = os.path.join(args.out, "labels.txt")

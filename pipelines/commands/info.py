@@ -52,12 +52,14 @@ def run_verify(args):
         lines.append(f"[{v.split}] {v.verified}/{v.shards} shards verified" + ("" if v.ok else ": PROBLEMS"))
         if v.missing:
             lines.append(f"  missing (never completed): shards {', '.join(map(str, v.missing))}")
+        lines += [f"  unreadable marker: shard {s}: {why} (the shard counts as not built)" for s, why in v.unreadable]
         lines += [f"  damaged: shard {s}, array {array}, {key}: {why}" for s, array, key, why in v.damaged]
     lines.append("store OK" if ok else "store DAMAGED or INCOMPLETE")
     if not (args.quiet and ok) or args.json:      # -q: silent when the store is OK
         emit(args, "\n".join(lines), {
             "store": args.store, "ok": ok,
             "splits": {v.split: {"shards": v.shards, "verified": v.verified, "ok": v.ok, "missing": list(v.missing),
+                                 "unreadable": [{"shard": s, "why": w} for s, w in v.unreadable],
                                  "damaged": [{"shard": s, "array": a, "key": k, "why": w} for s, a, k, w in v.damaged]}
                        for v in verdicts}})
     if not ok:

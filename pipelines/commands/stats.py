@@ -2,7 +2,7 @@
 import os
 
 from ._dask_options import add_cluster_options, store_call
-from ._options import add_output_options, emit
+from ._options import add_allow_incomplete, add_output_options, emit
 
 
 def register(cli):
@@ -14,6 +14,7 @@ def register(cli):
     p.add_argument("--compare", default=None, metavar="OTHER",
                    help="also compare with the store OTHER sample by sample (a section of the report; see odg compare)")
     add_cluster_options(p)
+    add_allow_incomplete(p)
     add_output_options(p)
     p.set_defaults(func=run)
 
@@ -22,6 +23,6 @@ def run(args):
     from ..stats import write_report
     path = store_call(write_report, args.store, args.out, workers=args.dask_workers, scheduler=args.scheduler,
                       progress=not args.quiet, splits=args.split, compare=args.compare,
-                      connect_timeout=args.connect_timeout)
+                      connect_timeout=args.connect_timeout, allow_incomplete=args.allow_incomplete)
     emit(args, path, {"store": args.store, "report": path, "stats": os.path.join(os.path.dirname(path), "stats.json")})
     return 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._options import add_quiet, deprecated, positive
+from ._options import add_allow_incomplete, add_quiet, deprecated, positive
 
 
 def add_training_arguments(p: argparse.ArgumentParser, default_preset: str, ann: bool = False) -> None:
@@ -50,6 +50,7 @@ def add_training_arguments(p: argparse.ArgumentParser, default_preset: str, ann:
         g.add_argument("--decay", type=float, metavar="K",
                        help="a fixed leak factor K in (0, 1) for every neuron (default: learned, as published)")
     g.add_argument("--train-split", default="train", help="split to train on (default train)")
+    add_allow_incomplete(g)
     g.add_argument("--val-split", default="val", help="split to evaluate on each epoch; 'none': no evaluation")
 
     r = p.add_argument_group("recipe (a preset; explicit options override its fields)")
@@ -124,6 +125,7 @@ def run_training(args, default_preset: str, ann: bool = False) -> int:
                                                                        if not ann else ""))
     method, augment = image_options(args)
     from odg.models.train import ModelRequest, RecipeRequest, TrainError, TrainOptions, train
+    from odg.pipelines.store.writer import StoreError
 
     model = ModelRequest(name=args.model or None, num_classes=args.num_classes, input=args.input, steps=args.steps,
                          widths=tuple(args.width) if args.width else None, decay=getattr(args, "decay", None),
@@ -135,10 +137,11 @@ def run_training(args, default_preset: str, ann: bool = False) -> int:
                         limit_steps=args.limit_steps, input_size=args.input_size, amp=args.amp, device=args.device,
                         train_split=args.train_split, val_split=val, time_budget=args.time_budget,
                         keep_checkpoints=args.keep_checkpoints, progress=not args.quiet, threads=args.threads,
-                        images=images, method=method, augment=augment)
+                        images=images, method=method, augment=augment,
+                        allow_incomplete=getattr(args, "allow_incomplete", False))
     try:
         res = train(opts)
-    except (TrainError, FileNotFoundError) as e:
+    except (TrainError, FileNotFoundError, StoreError) as e:
         raise UserError(str(e)) from None
     if res["rank"] == 0:
         f = res["final"] or {}

@@ -65,7 +65,7 @@ def published_npz_size(layout, words: np.ndarray, shape) -> int:
 def shard_partial(job: dict) -> dict:
     """Worker task: the partial sums of one shard (see the module docstring)."""
     store = open_store(job["url"])
-    sr = store[job["split"]]
+    sr = store.split(job["split"], allow_incomplete=True, check=False)    # the client checked the split
     shard = next(sr.iter_shards([job["shard"]]))
     steps, C, width, nbins = job["steps"], job["classes"], job["bin_width"], job["bins"]
     sw, sb = job["step_width"], job["step_bins"]
@@ -125,17 +125,10 @@ class SplitJob:
     arrays: dict = field(default_factory=dict)
 
 
-def prepare_split(store, split: str, npz_limit: int = NPZ_SAMPLE) -> SplitJob:
-    sr = store[split]
-    n, K = len(sr), sr.shard_size
-    if sr.complete:
-        shards = list(range(sr.n_shards))
-    else:
-        from ..store.writer import done_shards
-        shards = sorted(done_shards(store.url, split))
-    rows = np.zeros(n, bool)
-    for s in shards:
-        rows[s * K:(s + 1) * K] = True
+def prepare_split(store, split: str, npz_limit: int = NPZ_SAMPLE, allow_incomplete: bool = False) -> SplitJob:
+    sr = store.split(split, allow_incomplete)      # an incomplete split: refused, or its built shards
+    K = sr.shard_size
+    shards, rows = sr.built_shards, sr.built_rows
     status, counts = sr.statuses, sr.counts
     total = counts.astype(np.int64).sum(1)
     counted = rows & (status != REJECTED)
@@ -173,10 +166,8 @@ def reason_group(status: int, reason: str) -> str:
     return re.sub(r"\d+(\.\d+)?", "#", reason).strip() or "(no reason recorded)"
 
 
-def _take(arr, idx: np.ndarray) -> list:
-    if len(idx) == 0:
-        return []
-    return [str(v) for v in arr.oindex[idx]]
+def _take(sr, name: str, idx: np.ndarray) -> list:
+    return [str(v) for v in sr.take(name, idx)]
 
 
 def finish_split(store, sj: SplitJob, store_bytes: int) -> dict:
@@ -255,15 +246,15 @@ def finish_split(store, sj: SplitJob, store_bytes: int) -> dict:
     # discards and rejects
     disc_idx = np.flatnonzero(rows & (status == DISCARDED))
     rej_idx = np.flatnonzero(rows & (status == REJECTED))
-    disc_reasons = _take(sr.array("reason"), disc_idx)
-    rej_reasons = _take(sr.array("reason"), rej_idx)
-    rej_names = _take(sr.array("name"), rej_idx)
+    disc_reasons = _take(sr, "reason", disc_idx)
+    rej_reasons = _take(sr, "reason", rej_idx)
+    rej_names = _take(sr, "name", rej_idx)
     out["discards_by_reason"] = dict(sorted(Counter(reason_group(DISCARDED, r) for r in disc_reasons).items(),
                                             key=lambda kv: (-kv[1], kv[0])))
     out["rejects_by_reason"] = dict(sorted(Counter(reason_group(REJECTED, r) for r in rej_reasons).items(),
                                            key=lambda kv: (-kv[1], kv[0])))
     out["rejects"] = [{"index": int(i), "name": nm, "reason": rs} for i, nm, rs in zip(rej_idx, rej_names, rej_reasons)]
-    sj.arrays["discards"] = list(zip(disc_idx.tolist(), _take(sr.array("name"), disc_idx[:50]), disc_reasons[:50]))
+    sj.arrays["discards"] = list(zip(disc_idx.tolist(), _take(sr, "name", disc_idx[:50]), disc_reasons[:50]))
     # sizes
     npz_n = int(acc["npz_n"])
     npz_mean = acc["npz_bytes"] / npz_n if npz_n else None
@@ -329,8 +320,10 @@ class StoreStats:
     store: object
 
 
-def compute_stats(url: str, splits=None, client=None, progress: bool = True, npz_limit: int = NPZ_SAMPLE) -> StoreStats:
-    """Statistics of the store's splits (default all), one Dask task per shard on `client`."""
+def compute_stats(url: str, splits=None, client=None, progress: bool = True, npz_limit: int = NPZ_SAMPLE,
+                  allow_incomplete: bool = False) -> StoreStats:
+    """Statistics of the store's splits (default all), one Dask task per shard on `client`; an
+    incomplete split is refused unless `allow_incomplete` (then: its built shards)."""
     from distributed import as_completed
 
     from ..card import method_of, read_cards
@@ -338,7 +331,7 @@ def compute_stats(url: str, splits=None, client=None, progress: bool = True, npz
     from .published import compare_val, other_datasets, published_rows
     store = open_store(url)
     names = list(splits) if splits else store.splits
-    parts = {s: prepare_split(store, s, npz_limit) for s in names}
+    parts = {s: prepare_split(store, s, npz_limit, allow_incomplete) for s in names}
     total = sum(int(p.rows.sum()) for p in parts.values())
     bar = progress_bar(total, "stats", "sample", progress)
     futures = {}

@@ -96,7 +96,7 @@ def write_figures(ss, out_dir: str) -> tuple[dict, dict, dict]:
 
 def write_report(store_url: str, out_dir: str, workers: int | None = None, scheduler: str | None = None,
                  client=None, progress: bool = True, splits=None, compare: str | None = None,
-                 connect_timeout: float | None = None) -> str:
+                 connect_timeout: float | None = None, allow_incomplete: bool = False) -> str:
     """Statistics of the store at `store_url` into `out_dir`: report.html (returned), stats.json, figures.
 
     Runs one Dask task per shard on `client`, or else on a new local cluster of `workers`
@@ -104,15 +104,16 @@ def write_report(store_url: str, out_dir: str, workers: int | None = None, sched
     `connect_timeout` seconds, default `build.CONNECT_TIMEOUT`). `splits`: the splits to
     cover (default all). `compare`: another store, compared sample by sample over those splits
     (`odg.pipelines.compare`; stats.json `comparison`, a section of the report). Raises
-    `StoreError` for a missing store (or one that cannot be compared), `KeyError` for an unknown split.
+    `StoreError` for a missing store (or one that cannot be compared, or an incomplete split without
+    `allow_incomplete`), `KeyError` for an unknown split.
     """
     from ..build import CONNECT_TIMEOUT, dask_client
     from . import html
     from .compute import compute_stats
     from ..store import open_store
     store = open_store(store_url)              # fail before starting a cluster
-    for s in splits or ():
-        store[s]
+    for s in splits or store.splits:
+        store.split(s, allow_incomplete)
     store.layout                               # ValueError for an unknown store kind
     if compare is not None:
         from ..compare import check_comparable
@@ -120,7 +121,7 @@ def write_report(store_url: str, out_dir: str, workers: int | None = None, sched
     os.makedirs(out_dir, exist_ok=True)
     with (contextlib.nullcontext(client) if client is not None
           else dask_client(workers, scheduler, quiet=not progress, timeout=connect_timeout or CONNECT_TIMEOUT)) as cl:
-        ss = compute_stats(store_url, splits, cl, progress)
+        ss = compute_stats(store_url, splits, cl, progress, allow_incomplete=allow_incomplete)
         if compare is not None:
             from ..compare import compare_stores
             ss.stats["comparison"] = compare_stores(store_url, compare, splits, client=cl, progress=progress)

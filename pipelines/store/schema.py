@@ -11,15 +11,20 @@ from __future__ import annotations
 import numpy as np
 
 FORMAT = "odg-store"
-FORMAT_VERSION = 1
+# 1: chunks zstd-compressed only (checked against the markers' sha256 when read);
+# 2: every chunk (every inner chunk of `words`) ends in its crc32c, checked by every read
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 
 KIND_IMAGENET = "es-imagenet"
 KIND_UCF101 = "es-ucf101"
 KIND_I2E = "i2e-imagenet"          # ILSVRC2012 converted with I2E (params["method"] == "i2e")
 
-# status codes of a sample
-KEPT, DISCARDED, REJECTED = 0, 1, 2
-STATUS_NAMES = {KEPT: "kept", DISCARDED: "discarded", REJECTED: "rejected"}
+# status codes of a sample; NOT_BUILT is the fill value of `status` (format 2) and what a reader
+# reports for every sample of a shard without a valid completion marker (any format)
+KEPT, DISCARDED, REJECTED, NOT_BUILT = 0, 1, 2, -1
+STATUS_NAMES = {KEPT: "kept", DISCARDED: "discarded", REJECTED: "rejected", NOT_BUILT: "not built"}
+NO_LABEL = -1               # the fill value of `label` (format 2): no class
 
 # bookkeeping keys under a split, outside zarr's own metadata
 META_DIR = "_odg"
@@ -44,13 +49,18 @@ def marker_key(shard: int) -> str:
     return f"{META_DIR}/shards/{shard:06d}.json"
 
 
+def fill_value(name: str):
+    """The fill value of a per-sample array (format 2): what an unwritten chunk reads as."""
+    return {"status": NOT_BUILT, "label": NO_LABEL}.get(name, 0)
+
+
 def per_sample_arrays(payload_shape: tuple, payload_dtype) -> dict:
     """name -> (trailing shape, dtype) of every per-sample array of a split."""
     return {
         "label": ((), np.dtype(np.int16)),         # class index, 0-based
         "number": ((), np.dtype(np.int32)),        # published running number n (1-based within class)
         "name": ((), str),                         # source name (file name or archive member)
-        "status": ((), np.dtype(np.int8)),         # KEPT / DISCARDED / REJECTED
+        "status": ((), np.dtype(np.int8)),         # KEPT / DISCARDED / REJECTED (NOT_BUILT: fill)
         "reason": ((), str),                       # why rejected or discarded ('' when kept)
         "shape": ((2,), np.dtype(np.int16)),       # resized (a, b) of an image, (H, W) of a clip
         "count": ((2,), np.dtype(np.int32)),       # events (ON, OFF)

@@ -1,100 +1,196 @@
-"""Fast whole-shard reads and writes of the `words` array, beside zarr-python's own codec path.
+"""Whole-shard reads of the `words` array, beside zarr-python's own codec path, checked.
 
-zarr-python encodes and decodes the inner chunks of a sharded array one by one through its
-asyncio codec pipeline, which costs more than the zstd work itself. For the layout the odg writer
-creates (`odg_sharding_layout`), `ShardWordsReader` (behind `SplitReader.words_block`) decodes a
-shard in one pass and `encode_words_shard` (behind `writer.write_shard`) produces the shard file's
-bytes directly: byte for byte what zarr writes (tested), so zarr reads them unchanged.
+zarr-python decodes the inner chunks of a sharded array one by one through its asyncio codec
+pipeline, which costs more than the zstd work itself. For the layout the odg writer creates
+(`odg_sharding_layout`), `ShardWordsReader` (behind `SplitReader.words_block` and
+`SplitReader.words`) decodes a shard in one pass: 1.4-2.4x faster for a whole shard and 2.3-3.2x
+for one sample (benchmarks/bench_shard_read.py, zarr 3.1.6). Writing has no such path: encoding
+a shard's bytes directly measured 0.9-1.1x zarr's own write, so the writer uses zarr's.
+
+The fast path uses zarr internals beyond its documented API (`StorePath.get`/`get_sync`,
+`zarr.core.sync.sync`, the sharding codec's attributes); it was checked against the zarr versions
+in `CHECKED_ZARR` (what Python 3.11 gets: zarr 3.2 needs Python 3.12). Under any other zarr, or on
+a layout it does not handle, it is not used: reads take zarr's own path, and one warning per
+process names the reason. Chunk keys come from the array's own chunk-key encoding.
+
+Integrity (docs/STORE.md, "Integrity"): every inner chunk's crc32c is checked (format 2), or the
+whole shard file's sha256 against its completion marker (format 1: `digest`). Damage raises
+`ChunkDamage`, which `SplitReader` turns into a `DamagedShard` naming split, shard and array.
 """
 from __future__ import annotations
 
+import hashlib
+import warnings
+
 import numpy as np
+
+# zarr versions the fast path was measured and checked against (first, last-exclusive)
+CHECKED_ZARR = ((3, 1, 0), (3, 2, 0))
+EMPTY = 2 ** 64 - 1             # an index entry of an inner chunk that was never written
+
+_warned: set = set()
+
+
+class ChunkDamage(Exception):
+    """Shard `shard` of the array is missing or does not match its checksum (`why`)."""
+
+    def __init__(self, shard: int, why: str):
+        super().__init__(f"shard {shard}: {why}")
+        self.shard, self.why = shard, why
+
+
+def _warn_once(reason: str) -> None:
+    if reason not in _warned:
+        _warned.add(reason)
+        warnings.warn(f"odg: the fast shard reader is off ({reason}); reading through zarr's own "
+                      "codec path, which is slower", RuntimeWarning, stacklevel=3)
+
+
+def zarr_version_checked(version: str | None = None) -> bool:
+    """Whether `version` (default: the installed zarr's) is in `CHECKED_ZARR`."""
+    import re
+
+    import zarr
+    m = re.match(r"(\d+)\.(\d+)\.(\d+)", version or zarr.__version__)
+    return bool(m) and CHECKED_ZARR[0] <= tuple(int(v) for v in m.groups()) < CHECKED_ZARR[1]
+
+
+def chunk_key(array, shard: int) -> str:
+    """Key (relative to the array) of the chunk, or shard file, holding samples of shard `shard`."""
+    return array.metadata.chunk_key_encoding.encode_chunk_key((shard,) + (0,) * (array.ndim - 1))
 
 
 def odg_sharding_layout(array):
-    """`(samples per inner chunk, zstd level)` when `array` is laid out as the odg writer creates
-    `words` (one `sharding_indexed` codec whose inner chunks are whole samples, `bytes` (little
-    endian) + `zstd` inside, a `bytes` + `crc32c` index at the end, fill value 0, zarr v3, on a
-    little-endian machine), else None."""
+    """`(samples per inner chunk, zstd level, crc32c)` when `array` is laid out as the odg writer
+    creates `words` (one `sharding_indexed` codec whose inner chunks are whole samples, `bytes`
+    (little endian) + `zstd` (+ `crc32c` in format 2) inside, a `bytes` + `crc32c` index at the end,
+    fill value 0, zarr v3, on a little-endian machine), else None (`layout_problem` says why)."""
+    return None if layout_problem(array) else _layout(array)
+
+
+def _layout(array):
+    sc = array.metadata.codecs[0]
+    return sc.chunk_shape[0], sc.codecs[1].level, len(sc.codecs) == 3
+
+
+def layout_problem(array) -> str:
+    """'' when `odg_sharding_layout` handles `array`, else what it does not handle."""
     import sys
 
     from zarr.codecs import BytesCodec, Crc32cCodec, ShardingCodec, ZstdCodec
     md = array.metadata
-    if sys.byteorder != "little" or getattr(md, "zarr_format", 3) != 3 or len(md.codecs) != 1:
-        return None
+    if sys.byteorder != "little":
+        return "a big-endian machine"
+    if getattr(md, "zarr_format", 3) != 3 or len(md.codecs) != 1 or not isinstance(md.codecs[0], ShardingCodec):
+        return "not one zarr v3 sharding codec"
     sc = md.codecs[0]
-    if not isinstance(sc, ShardingCodec) or sc.index_location.value != "end":
-        return None
-    if [type(c) for c in sc.codecs] != [BytesCodec, ZstdCodec] or sc.codecs[1].checksum:
-        return None
+    if sc.index_location.value != "end":
+        return "shard index not at the end"
+    inner = [type(c) for c in sc.codecs]
+    if inner not in ([BytesCodec, ZstdCodec], [BytesCodec, ZstdCodec, Crc32cCodec]) or sc.codecs[1].checksum:
+        return f"inner codecs {[c.__name__ for c in inner]}"
     if str(getattr(sc.codecs[0].endian, "value", "little")) != "little":
-        return None
-    if [type(c) for c in sc.index_codecs] != [BytesCodec, Crc32cCodec]:
-        return None
-    if str(getattr(sc.index_codecs[0].endian, "value", "little")) != "little" or array.fill_value != 0:
-        return None
-    shard = tuple(md.chunk_grid.chunk_shape)
-    inner = tuple(sc.chunk_shape)
-    if inner[1:] != tuple(array.shape[1:]) or shard[1:] != inner[1:] or shard[0] % inner[0]:
-        return None
-    return inner[0], sc.codecs[1].level
+        return "big-endian inner chunks"
+    if [type(c) for c in sc.index_codecs] != [BytesCodec, Crc32cCodec] or \
+            str(getattr(sc.index_codecs[0].endian, "value", "little")) != "little":
+        return "shard index codecs other than bytes + crc32c"
+    if array.fill_value != 0:
+        return "fill value other than 0"
+    shard, inner_shape = tuple(md.chunk_grid.chunk_shape), tuple(sc.chunk_shape)
+    if inner_shape[1:] != tuple(array.shape[1:]) or shard[1:] != inner_shape[1:] or shard[0] % inner_shape[0]:
+        return "inner chunks that are not whole samples"
+    return ""
 
 
 class ShardWordsReader:
-    """Whole shards of a split's `words` array.
+    """Whole shards (and single samples) of a split's `words` array, checked.
 
     zarr-python decodes the inner chunks of a sharded array one by one through its asyncio codec
     pipeline: with one sample per inner chunk, about 0.25-0.4 ms of overhead per sample beside the
-    ~0.07 ms of zstd decoding. When the array is what the odg writer creates (one
-    `sharding_indexed` codec whose inner chunks are whole samples, `bytes` (little endian) + `zstd`
-    inside, a `bytes` + `crc32c` index at the end, fill value 0), a shard is fetched with one
-    request from the array's own zarr store and the inner chunks holding wanted samples are
-    zstd-decoded straight into the block, the index checked against its crc32c.
-    Anything else falls back to `array[a:b]` (zarr's own path); both give identical arrays.
+    ~0.07 ms of zstd decoding. On the odg writer's layout (`odg_sharding_layout`) and a checked
+    zarr, a shard is fetched with one request from the array's own zarr store, the index checked
+    against its crc32c, and the inner chunks holding wanted samples checked (their crc32c, format 2)
+    and zstd-decoded straight into the block. Anything else takes `array[a:b]` (zarr's own path,
+    which checks crc32c codecs itself); both give identical arrays.
+
+    `digest(shard) -> sha256 hex or None`: for arrays without per-chunk crc32c (format 1), the
+    digest of the whole shard file recorded in its completion marker; every whole-shard read is
+    checked against it, and a single-sample read checks its shard once (the first time the shard
+    is touched: one whole-shard read) and remembers it.
     """
 
-    def __init__(self, array):
+    def __init__(self, array, digest=None):
         self.array = array
         self.n = int(array.shape[0])
         self.fast = False
+        self._digest = digest
+        self._verified: set = set()          # format 1: shards whose file matched its sha256
+        self._indexes = {}
+        self._sync = None
         try:
             self._setup()
-        except Exception:           # noqa: BLE001 - any surprise: zarr's own path
+        except Exception as e:      # noqa: BLE001 - e.g. a zarr whose internals moved: zarr's own path
             self.fast = False
+            _warn_once(f"{type(e).__name__}: {e}")
 
     def _setup(self):
-        layout = odg_sharding_layout(self.array)
-        if layout is None:
-            return
-        md = self.array.metadata
-        shard = tuple(md.chunk_grid.chunk_shape)
-        self._m = layout[0]         # samples per inner chunk (1 in early stores, up to 8 now)
-        import google_crc32c
-        from numcodecs.zstd import decompress
         from zarr.core.buffer import default_buffer_prototype
         from zarr.core.sync import sync
-        self._K = shard[0]
-        self._decompress = decompress
-        self._crc = google_crc32c.value
         self._proto = default_buffer_prototype()
         self._sync = sync
-        try:
-            from zarr.abc.store import SupportsGetSync
-            self._get_sync = isinstance(self.array.store_path.store, SupportsGetSync) and \
-                hasattr(self.array.store_path, "get_sync")
-        except ImportError:         # zarr < 3.1.5
-            self._get_sync = False
-        self._md = md
-        self._indexes = {}
+        import zarr
+        if not zarr_version_checked():
+            _warn_once(f"zarr {zarr.__version__} is outside the checked range "
+                       f"{'.'.join(map(str, CHECKED_ZARR[0]))} to <{'.'.join(map(str, CHECKED_ZARR[1]))}")
+            return
+        problem = layout_problem(self.array)
+        if problem:
+            _warn_once(f"{self.array.store_path}: {problem}")
+            return
+        self._m, _, self._crc_inner = _layout(self.array)   # samples per inner chunk: 1 (early stores) to 8
+        import google_crc32c
+        from numcodecs.zstd import decompress
+        self._K = int(self.array.metadata.chunk_grid.chunk_shape[0])
+        self._decompress = decompress
+        self._crc = google_crc32c.value
+        from zarr.abc.store import SupportsGetSync
+        self._get_sync = isinstance(self.array.store_path.store, SupportsGetSync) and \
+            hasattr(self.array.store_path, "get_sync")
         self.fast = True
 
+    def _path(self, s: int):
+        return self.array.store_path / chunk_key(self.array, s)
+
     def _get(self, sp, byte_range=None):
-        if self._get_sync:          # local and memory stores: no round trip through zarr's event loop
+        if self.fast and self._get_sync:    # local and memory stores: no round trip through zarr's event loop
             return sp.get_sync(prototype=self._proto, byte_range=byte_range)
         return self._sync(sp.get(prototype=self._proto, byte_range=byte_range))
 
+    def _check_digest(self, s: int, raw) -> None:
+        """Format 1: the whole shard file `raw` (bytes-like or None) against its marker's sha256."""
+        want = self._digest(s) if self._digest else None
+        if want is None:
+            return
+        if raw is None:
+            raise ChunkDamage(s, "shard file missing")
+        if hashlib.sha256(raw).hexdigest() != want:
+            raise ChunkDamage(s, "checksum differs from its completion marker (sha256)")
+        self._verified.add(s)
+
+    def _zarr_read(self, s: int, sel):
+        """zarr's own path, after the format 1 check; zarr's codec errors become ChunkDamage."""
+        if self._digest is not None and s not in self._verified:
+            buf = self._get(self._path(s))
+            self._check_digest(s, None if buf is None else buf.to_bytes())
+        elif not self._sync(self._path(s).exists()):
+            raise ChunkDamage(s, "shard file missing")
+        try:
+            return np.ascontiguousarray(self.array[sel])
+        except (ValueError, RuntimeError) as e:       # crc32c mismatch, corrupt zstd frame, bad index
+            raise ChunkDamage(s, f"cannot be decoded ({e})") from None
+
     def _shard_index(self, s: int, sp):
-        """The `[n_inner, 2]` (offset, nbytes) index of shard `s` (checked, cached), or None if absent."""
+        """The `[n_inner, 2]` (offset, nbytes) index of shard `s` (checked, cached)."""
         hit = self._indexes.get(s)
         if hit is not None:
             return hit
@@ -103,96 +199,91 @@ class ShardWordsReader:
         isz = 16 * n_inner + 4
         buf = self._get(sp, SuffixByteRequest(isz))
         if buf is None:
-            return None
+            raise ChunkDamage(s, "shard file missing")
         raw = buf.as_numpy_array().view(np.uint8)
         if raw.size < isz or self._crc(raw[:-4].tobytes()) != int(raw[-4:].view("<u4")[0]):
-            raise ValueError(f"shard {s} of {self.array.store_path}: damaged index")
+            raise ChunkDamage(s, "shard index crc32c mismatch")
         index = raw[:-4].view("<u8").reshape(n_inner, 2).copy()
         if len(self._indexes) >= 64:
             self._indexes.pop(next(iter(self._indexes)))
         self._indexes[s] = index
         return index
 
+    def _inner(self, s: int, j: int, data: np.ndarray, out: np.ndarray) -> None:
+        """Decode inner chunk `j` of shard `s` (its stored bytes `data`) into `out` (uint8 view)."""
+        if self._crc_inner:
+            if data.size < 4 or self._crc(data[:-4]) != int(data[-4:].view("<u4")[0]):
+                raise ChunkDamage(s, f"inner chunk {j} crc32c mismatch")
+            data = data[:-4]
+        try:
+            self._decompress(data, out)
+        except Exception as e:          # noqa: BLE001 - numcodecs raises RuntimeError/ValueError
+            raise ChunkDamage(s, f"inner chunk {j} cannot be decoded ({e})") from None
+
+    def _needed(self, s: int, j: int) -> bool:
+        """Whether inner chunk `j` of shard `s` holds samples of the array (else it may be empty)."""
+        return s * self._K + j * self._m < self.n
+
     def read_one(self, i: int) -> np.ndarray:
-        """Sample `i`'s words: the shard index (cached) and one inner chunk, read as byte ranges."""
+        """Sample `i`'s words: the shard index (cached) and one inner chunk, read as byte ranges
+        (format 1: the sample's shard is checked whole the first time it is touched)."""
         if not self.fast:
-            return self.array[i]
+            return self._zarr_read(self._shard_of(i), i)
         from zarr.abc.store import RangeByteRequest
         K, m = self._K, self._m
         s, j = divmod(i, K)
-        sp = self.array.store_path / self._md.encode_chunk_key((s,) + (0,) * (self.array.ndim - 1))
+        sp = self._path(s)
+        if self._digest is not None and s not in self._verified:
+            self.read(s, K)                 # checks the whole shard file once
         index = self._shard_index(s, sp)
         trail = tuple(self.array.shape[1:])
-        if index is None or int(index[j // m, 0]) == 2 ** 64 - 1:
+        if int(index[j // m, 0]) == EMPTY:      # not written by zarr (all fill value); the index crc vouches
             return np.zeros(trail, self.array.dtype)
         off, nb_ = (int(v) for v in index[j // m])
-        data = self._get(sp, RangeByteRequest(off, off + nb_)).as_numpy_array().view(np.uint8)
+        buf = self._get(sp, RangeByteRequest(off, off + nb_))
+        data = buf.as_numpy_array().view(np.uint8) if buf is not None else np.zeros(0, np.uint8)
+        if data.size != nb_:
+            raise ChunkDamage(s, f"inner chunk {j // m} is truncated")
         chunk = np.empty((m,) + trail, self.array.dtype)
-        self._decompress(data, chunk.reshape(-1).view(np.uint8))
+        self._inner(s, j // m, data, chunk.reshape(-1).view(np.uint8))
         return chunk[j % m].copy()
+
+    def _shard_of(self, i: int) -> int:
+        return i // int(self.array.metadata.chunk_grid.chunk_shape[0])
 
     def read(self, s: int, K: int, rows=None) -> np.ndarray:
         """Samples `[s K, min((s + 1) K, n))` (K: the split's shard size). With `rows` (indices into
         the shard), only the inner chunks holding them are decoded; other rows are left undefined."""
         a, b = s * K, min((s + 1) * K, self.n)
         if not self.fast or K != self._K:
-            return np.ascontiguousarray(self.array[a:b])
-        sp = self.array.store_path / self._md.encode_chunk_key((s,) + (0,) * (self.array.ndim - 1))
-        if self._get_sync:          # local and memory stores: no round trip through zarr's event loop
-            buf = sp.get_sync(prototype=self._proto)
-        else:
-            buf = self._sync(sp.get(prototype=self._proto))
+            return self._zarr_read(s, slice(a, b))
+        buf = self._get(self._path(s))
+        if buf is None:
+            raise ChunkDamage(s, "shard file missing")
+        raw = buf.as_numpy_array().view(np.uint8)
+        if self._digest is not None:
+            self._check_digest(s, raw)
         m = self._m
         n_inner = K // m
         out = np.empty((K,) + tuple(self.array.shape[1:]), self.array.dtype)   # whole inner chunks
-        if buf is None:             # shard never written: the fill value
-            out.fill(0)
-            return out[:b - a]
-        raw = buf.as_numpy_array().view(np.uint8)
         isz = 16 * n_inner + 4
         if raw.size < isz:
-            raise ValueError(f"shard {s} of {self.array.store_path} is truncated")
-        index = raw[raw.size - isz:raw.size - 4]
-        crc = int(raw[raw.size - 4:].view("<u4")[0])
-        if self._crc(index.tobytes()) != crc:
-            raise ValueError(f"shard {s} of {self.array.store_path}: index checksum mismatch")
+            raise ChunkDamage(s, "shard file truncated")
+        end = raw.size - isz
+        index = raw[end:raw.size - 4]
+        if self._crc(index.tobytes()) != int(raw[raw.size - 4:].view("<u4")[0]):
+            raise ChunkDamage(s, "shard index crc32c mismatch")
         oa = index.view("<u8").reshape(n_inner, 2)
         flat = out.reshape(n_inner, -1).view(np.uint8)
         last = -(-(b - a) // m)     # inner chunks holding samples of the array
         chunks = range(last) if rows is None else np.unique(np.asarray(rows) // m)
         for j in chunks:
             off, nb_ = int(oa[j, 0]), int(oa[j, 1])
-            if off == 2 ** 64 - 1:
-                flat[j] = 0         # empty inner chunk: the fill value
+            if off == EMPTY:        # zarr skips an inner chunk of fill values; the index crc vouches for it
+                flat[j] = 0
                 continue
-            self._decompress(raw[off:off + nb_], flat[j])
+            if off + nb_ > end:
+                raise ChunkDamage(s, f"inner chunk {j} lies outside the shard file")
+            self._inner(s, j, raw[off:off + nb_], flat[j])
         return out[:b - a]
 
-
-def encode_words_shard(block: np.ndarray, shard_samples: int, inner: int, level: int) -> bytes:
-    """The bytes of one shard file holding `block` (`[k <= shard_samples, ...]`), as zarr writes them:
-    the zstd-compressed inner chunks of `inner` samples (the last one zero-padded; chunks wholly past
-    the block marked empty), then the index of `(offset, nbytes)` uint64 pairs and its crc32c."""
-    import struct
-
-    import google_crc32c
-    from numcodecs.zstd import Zstd
-    codec = Zstd(level=level)
-    n_inner = shard_samples // inner
-    block = np.ascontiguousarray(block, dtype=block.dtype.newbyteorder("<"))
-    index = np.empty((n_inner, 2), "<u8")
-    parts, off = [], 0
-    for j in range(n_inner):
-        a = j * inner
-        if a >= len(block):
-            index[j] = (2 ** 64 - 1, 2 ** 64 - 1)
-            continue
-        chunk = block[a:a + inner]
-        if len(chunk) < inner:
-            chunk = np.concatenate([chunk, np.zeros((inner - len(chunk),) + block.shape[1:], block.dtype)])
-        data = bytes(codec.encode(chunk))
-        parts.append(data)
-        index[j] = (off, len(data))
-        off += len(data)
-    ib = index.tobytes()
-    return b"".join(parts) + ib + struct.pack("<I", google_crc32c.value(ib))

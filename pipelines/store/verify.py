@@ -1,11 +1,11 @@
-"""`odg verify`: recompute every shard's checksums and name what is damaged or missing."""
+"""`odg verify`: recompute every shard's checksums and name what is damaged, missing or unreadable."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import kv as kvmod
+from .integrity import chunk_problem, get_many
 from .reader import EventStore
-from .schema import marker_key
+from .shard_read import chunk_key
 
 
 @dataclass
@@ -14,31 +14,32 @@ class SplitVerdict:
     shards: int
     verified: int = 0
     missing: list = field(default_factory=list)     # shard indices with no completion marker
+    unreadable: list = field(default_factory=list)  # (shard, why): a marker that is not valid
     damaged: list = field(default_factory=list)     # (shard, array, key, why)
 
     @property
     def ok(self) -> bool:
-        return not self.missing and not self.damaged
+        return not self.missing and not self.unreadable and not self.damaged
 
 
 def verify_store(url: str) -> list[SplitVerdict]:
+    """Every shard of every split: its marker valid, and each chunk the sha256 its marker recorded."""
     store = EventStore(url)
-    kv = kvmod.mapper(url)
     out = []
     for split in store.splits:
-        sr = store[split]
+        sr = store.split(split, allow_incomplete=True, check=False)
         v = SplitVerdict(split, sr.n_shards)
-        for s in range(sr.n_shards):
-            marker = kvmod.read_json(kv, f"{split}/{marker_key(s)}")
-            if marker is None:
-                v.missing.append(s)
+        for s, ms in sorted(sr.markers.items()):
+            if not ms.built:
+                (v.missing.append(s) if ms.why == "absent" else v.unreadable.append((s, ms.why)))
                 continue
             bad = False
-            for array, want in sorted(marker["sha256"].items()):
-                key = kvmod.chunk_key(split, array, s, sr.array(array).ndim)
-                got = kvmod.checksum(kv, key)
-                if got != want:
-                    why = "missing" if got == "absent" else "checksum differs"
+            names = sorted(ms.marker["sha256"])
+            arrays = [sr.array(a) for a in names]
+            keys = [f"{arr.store_path.path}/{chunk_key(arr, s)}" for arr in arrays]
+            for array, key, raw in zip(names, keys, get_many(arrays[0].store_path.store, keys) if keys else []):
+                why = chunk_problem(raw, ms.marker["sha256"][array], digest=True)
+                if why:
                     v.damaged.append((s, array, key, why))
                     bad = True
             v.verified += not bad

@@ -14,20 +14,19 @@ tasks never write the same shard.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 
 import numpy as np
 import zarr
-from zarr.codecs import ZstdCodec
+from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from .keys import StoreKeys, absolute_url
 from .lock import BusyError, SplitLock
 from .markers import MarkerState, marker_path, parse_marker
-from .shard_read import encode_words_shard, odg_sharding_layout
+from .shard_read import chunk_key
 from .urls import check_url
-from .schema import (FORMAT, FORMAT_VERSION, LOCK_KEY, META_DIR, PLAN_KEY, per_sample_arrays,
+from .schema import (FORMAT, FORMAT_VERSION, LOCK_KEY, META_DIR, PLAN_KEY, fill_value, per_sample_arrays,
                      words_inner_chunk)
 
 
@@ -42,11 +41,6 @@ ZSTD_LEVEL = 1
 SETTINGS_KEY = f"{META_DIR}/settings.json"     # under the split: the command's options, for --resume
 
 _MARKER_NAME = re.compile(r"^(\d{6,})\.json$")
-
-
-def chunk_key(split: str, array: str, shard: int, ndim: int) -> str:
-    """Key of shard `shard`'s chunk (or shard file) of a per-sample array chunked only along samples."""
-    return "/".join([split, array, "c", str(shard)] + ["0"] * (ndim - 1))
 
 
 def plan_differences(recorded: dict, plan: dict, prefix: str = "") -> list[str]:
@@ -220,14 +214,16 @@ class SplitWriter:
         g = self._root(mode="a").create_group(self.split)
         for name, (trail, dtype) in per_sample_arrays(payload_shape, payload_dtype).items():
             shape = (n,) + trail
+            # format 2: every chunk (every inner chunk of words) ends in its crc32c, checked on every read
+            codecs = [ZstdCodec(level=ZSTD_LEVEL), Crc32cCodec()]
             if name == "words":
                 g.create_array(name, shape=shape, dtype=dtype, shards=(shard_size,) + trail,
-                               chunks=(words_inner_chunk(shard_size),) + trail, compressors=ZstdCodec(level=ZSTD_LEVEL), fill_value=0,
+                               chunks=(words_inner_chunk(shard_size),) + trail, compressors=codecs, fill_value=0,
                                config={"write_empty_chunks": True})
             else:
                 g.create_array(name, shape=shape, dtype=dtype, chunks=(shard_size,) + trail,
-                               compressors=ZstdCodec(level=ZSTD_LEVEL), config={"write_empty_chunks": True},
-                               **({} if dtype is str else {"fill_value": 0}))
+                               compressors=codecs, config={"write_empty_chunks": True},
+                               **({} if dtype is str else {"fill_value": fill_value(name)}))
         g.attrs.update({"n": n, "shard_size": shard_size, "source": source, "complete": False,
                         "payload": {"shape": list(payload_shape), "dtype": np.dtype(payload_dtype).name}})
         self._group = g
@@ -273,15 +269,8 @@ class SplitWriter:
         for name, values in columns.items():
             if len(values) != stop - start:
                 raise ValueError(f"shard {shard}: {name} has {len(values)} values for {stop - start} samples")
-            key = chunk_key(self.split, name, shard, arrays[name].ndim)
-            layout = odg_sharding_layout(arrays[name]) if name == "words" else None
-            if layout is not None:          # the shard file's bytes directly, as zarr would write them
-                data = encode_words_shard(np.asarray(values, arrays[name].dtype), K, *layout)
-                self.keys.put(key, data)
-                sums[name] = hashlib.sha256(data).hexdigest()
-            else:
-                arrays[name][start:stop] = values
-                sums[name] = self.keys.sha256(key)
+            arrays[name][start:stop] = values
+            sums[name] = self.keys.sha256(f"{arrays[name].store_path.path}/{chunk_key(arrays[name], shard)}")
         marker = {"shard": shard, "start": start, "stop": stop, "sha256": sums, "summary": summary}
         self.keys.put_json(marker_path(self.split, shard), marker)
         return marker

@@ -510,7 +510,10 @@ def test_incomplete_split_counts_completed_shards_only(train_store, client, tmp_
     g.attrs["complete"] = False
     os.remove(os.path.join(url, "train", "_odg", "shards", "000001.json"))   # shard 1: cell, clock_motion
     from odg.pipelines.stats import compute_stats
-    s = compute_stats(url, client=client, progress=False).stats["splits"]["train"]
+    from odg.pipelines.store import IncompleteSplit
+    with pytest.raises(IncompleteSplit, match="2 of 3 shards"):
+        compute_stats(url, client=client, progress=False)
+    s = compute_stats(url, client=client, progress=False, allow_incomplete=True).stats["splits"]["train"]
     assert s["samples"] == {"total": 4, "kept": 3, "discarded": 0, "rejected": 1, "planned": 6, "complete": False,
                             "shards": 3, "shards_counted": 2}
     full = open_store(train_store)["train"]
