@@ -160,4 +160,5 @@ def layout_of(store) -> Layout:
     """The layout of an opened store (its `kind`, then its `params`); ValueError for an unknown kind."""
     if store.kind not in LAYOUTS:
         raise ValueError(f"unknown store kind '{store.kind}'")
-    return LAYOUTS[store.kind](store.params)
+    layout = LAYOUTS[store.kind]
+    return layout(store.params)

@@ -264,7 +264,9 @@ class SplitWriter:
         K = g.attrs["shard_size"]
         start = shard * K
         stop = min(start + K, g.attrs["n"])
-        arrays = {name: g[name] for name in columns}
+        # every chunk written, fill values too (zarr does not persist write_empty_chunks): a finished
+        # shard has every file, so a missing one is damage
+        arrays = {name: g[name].with_config({"write_empty_chunks": True}) for name in columns}
         sums = {}
         for name, values in columns.items():
             if len(values) != stop - start:

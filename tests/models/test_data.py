@@ -18,7 +18,6 @@ from odg import pack_frames
 from odg.pipelines.store import KIND_UCF101, open_store
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "testvectors"
 VECTORS = {"n01440764": ["astronaut", "cell", "clock_motion", "page"], "n01443537": ["coffee"]}
 # more real photographs, one class each (class indices 2..7 of the sorted wnids)
 SKIMAGE = {"n01484850": "camera", "n01491361": "chelsea", "n01494475": "coins", "n01496331": "rocket",
@@ -26,16 +25,15 @@ SKIMAGE = {"n01484850": "camera", "n01491361": "chelsea", "n01494475": "coins", 
 
 
 def _vector_image(name: str) -> Path:
-    for d in (DATA / "odg" / "images", SHARED / "odg" / "images"):
-        if (d / f"{name}.png").exists():
-            return d / f"{name}.png"
-    pytest.skip(f"test-vector image {name}.png not found")
+    p = DATA / "odg" / "images" / f"{name}.png"
+    assert p.exists(), f"test-vector image {p} is missing from the repository"
+    return p
 
 
 def make_tree(root: Path) -> Path:
     """train/<wnid>/*.JPEG of real photographs: the 5 test vectors (clock_motion is discarded) and 6
     of scikit-image's photographs."""
-    skdata = pytest.importorskip("skimage.data")
+    import skimage.data as skdata
     for wnid, stems in VECTORS.items():
         (root / "train" / wnid).mkdir(parents=True, exist_ok=True)
         for s in stems:
@@ -308,18 +306,16 @@ def test_dataloader_default_collate_in_workers(store, reader):
 # -- ES-UCF101 ---------------------------------------------------------------------------------
 
 def _ucf_vector():
-    for d in (DATA / "ucf" / "expected", SHARED / "ucf" / "expected"):
-        p = d / "v_Panning_g02_c01.npz"
-        if p.exists():
-            return np.load(p)["arr_0"]
-    pytest.skip("ES-UCF101 test vector not found")
+    p = DATA / "ucf" / "expected" / "v_Panning_g02_c01.npz"
+    assert p.exists(), f"ES-UCF101 test vector {p} is missing from the repository"
+    return np.load(p)["arr_0"]
 
 
 @pytest.fixture(scope="module")
 def ucf_store(tmp_path_factory):
     """An es-ucf101 store written through the store writer (three clips, a partial last shard): the
     published generator's output for a real clip, its mirror image and its time reversal."""
-    video = pytest.importorskip("odg.video")
+    from odg import video
     from odg.pipelines.store import writer
     ev = _ucf_vector()                                              # uint8 [2, 30, 240, 320]
     clips = [ev, ev[:, :, :, ::-1], ev[::-1, ::-1]]                  # mirrored; reversed (ON <-> OFF)
@@ -365,8 +361,7 @@ def test_ucf_store_built_by_odg(tmp_path):
     from odg.pipelines.cli import main as odg
     clip = "v_Panning_g02_c01"
     frames = DATA / "ucf" / "frames"
-    if not (frames / clip).is_dir():
-        pytest.skip("ES-UCF101 test clip frames not found")
+    assert (frames / clip).is_dir(), f"ES-UCF101 test clip frames {frames / clip} are missing from the repository"
     expected = _ucf_vector()
     root = tmp_path / "UCF101"
     (root / "UCF-101" / "Panning").mkdir(parents=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tonic
 import torch
 from torch.utils.data import DataLoader
 
@@ -17,7 +18,6 @@ from odg.models.data import ESDataset
 from odg.pipelines.cli import main as odg
 from odg.pipelines.store import open_store
 
-tonic = pytest.importorskip("tonic")
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "pipelines" / "data" / "sample"

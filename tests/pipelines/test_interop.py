@@ -29,18 +29,17 @@ from odg.pipelines.spikingjelly_layout import class_index_map, spikingjelly_layo
 from odg.pipelines.store import open_store
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "testvectors"
 TRAIN = {"n01440764": ["astronaut", "cell", "clock_motion", "page"], "n01443537": ["coffee"],
          "n01484850": ["camera"]}                          # class 0, 1, 2 (camera: scikit-image)
 VAL = {"n01440764": "astronaut", "n01443537": "coffee", "n01484850": "camera"}   # mirrored copies
 
 
 def _image(name: str) -> np.ndarray:
-    for d in (DATA / "odg" / "images", SHARED / "odg" / "images"):
-        if (d / f"{name}.png").exists():
-            return cv2.imread(str(d / f"{name}.png"), cv2.IMREAD_COLOR)
-    skdata = pytest.importorskip("skimage.data")
-    img = getattr(skdata, name)()
+    p = DATA / "odg" / "images" / f"{name}.png"          # the test vectors' photographs
+    if p.exists():
+        return cv2.imread(str(p), cv2.IMREAD_COLOR)
+    import skimage.data                                   # a test dependency: its photographs
+    img = getattr(skimage.data, name)()
     return cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
 
 
@@ -76,7 +75,7 @@ def _event_set(x, y, t, p) -> set:
 # -- tonic -------------------------------------------------------------------------------------
 
 def test_tonic_to_frame_matches_odg(exported):
-    tonic = pytest.importorskip("tonic")
+    import tonic
     url, _ = exported
     st = open_store(url)
     T = st.params.steps
@@ -108,7 +107,7 @@ def test_tonic_to_frame_matches_odg(exported):
 
 def test_tonic_n_time_bins_does_not_bin_by_step(exported):
     """Documented pitfall: n_time_bins=T cuts (t_last - t_first) // T = 0-wide bins for t in 1..8."""
-    tonic = pytest.importorskip("tonic")
+    import tonic
     url, _ = exported
     sr = open_store(url)["train"]
     ev = sr.events(int(sr.kept_indices()[0]))
@@ -278,7 +277,7 @@ def test_spikingjelly_layout_refusals(exported, tmp_path):
 
 def test_dataset_frames_match_tonic_uncentred(exported):
     """ESDataset(centre=False) is the tonic frame crop too (same correspondence as above)."""
-    tonic = pytest.importorskip("tonic")
+    import tonic
     from odg.models.data import ESDataset
     url, _ = exported
     ds = ESDataset(url, "val", centre=False)

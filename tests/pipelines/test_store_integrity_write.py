@@ -235,7 +235,7 @@ def test_unreadable_marker_means_not_built(built, tree, tmp_path):
     with open(m2, "r+b") as f:
         f.truncate(os.path.getsize(m2) // 2)
     os.remove(os.path.join(url, "train", "words", "c", "1", "0", "0"))     # the shard's data is gone too
-    n = open_store(url)["train"].n_shards
+    n = open_store(url).split("train", allow_incomplete=True).n_shards
     assert SplitWriter(url, "train").done_shards() == set(range(n)) - {1, 2}
     assert odg("build", "imagenet", tree, url, "--split", "train", "--dask-workers", 1, "--resume", "-q") == 0
     assert store_bytes(url) == store_bytes(built)
