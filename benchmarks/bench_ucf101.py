@@ -189,6 +189,7 @@ def profile_one(root: str, work: str, shard_size: int):
     from odg import __version__
     from odg.video import UCFParams, es_ucf101_events, pack_clip
     from odg.pipelines import build as B
+    from odg.pipelines.outcome import Outcome
     from odg.pipelines.store import writer
     from odg.pipelines.ucf101 import read_video
     from odg.pipelines.ucf101_build import build_spec
@@ -214,7 +215,7 @@ def profile_one(root: str, work: str, shard_size: int):
         t5 = time.process_time()
         for k, v in zip(st, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
             st[k].append(v)
-        results[it.name] = {"status": 0, "reason": "", "shape": fr.shape[1:], "count": counts, "words": w}
+        results[it.name] = Outcome.kept(fr.shape[1:], counts, w)
     writer.init_store(url, spec.kind, spec.params, spec.classes, __version__)
     writer.init_split(url, spec.split, len(items), len(items), spec.payload_shape, spec.payload_dtype,
                       B.plan_digest(spec), spec.source, False)

@@ -55,7 +55,8 @@ from odg.odg import odg_frames_into
 from odg.augment import apply as apply_draw
 from odg.i2e import i2e_words, preprocess, write_planes
 from odg.pipelines import imagenet as inet
-from odg.pipelines.store.schema import KEPT, STATUS_NAMES
+from odg.pipelines.outcome import Outcome
+from odg.pipelines.store.schema import KEPT
 
 from odg.bits import dense_batch, packed_batch
 
@@ -65,7 +66,7 @@ from .data.pool import release
 
 __all__ = ["ImageNetEvents", "EpochSampler"]
 
-_KEPT = {"status": KEPT}
+_KEPT = Outcome.kept()          # the events went straight into the batch
 
 
 class ImageNetEvents(Dataset):
@@ -204,8 +205,8 @@ class ImageNetEvents(Dataset):
         v = np.array([0, b, dr, dc], np.int64)           # row 0 of the one-sample block, slot, shift
         packed_batch(words[None], v[0:1], v[1:2], v[2:3], v[3:4], H, W, out.reshape(B, H * W))
 
-    def _record(self, epoch: int, n: int, res: dict) -> None:
-        status, reason = STATUS_NAMES[int(res["status"])], res.get("reason", "")
+    def _record(self, epoch: int, n: int, res: Outcome) -> None:
+        status, reason = res.status_name, res.reason
         rec = (epoch, n, self.items[n].name, status, reason)
         self.skipped.append(rec)
         if self.augment is None or status == "rejected":
@@ -233,7 +234,7 @@ class ImageNetEvents(Dataset):
                 if n in self._known:
                     continue
                 res = convert(epoch, n, b, out, B)
-                if res["status"] == KEPT:
+                if res.status == KEPT:
                     labels.append(self.items[n].label)
                     break
                 self._record(epoch, n, res)

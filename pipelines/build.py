@@ -17,11 +17,13 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import card
+from .outcome import Outcome, SourceItem
 from .store import writer
 from .store.schema import DISCARDED, KEPT, REJECTED
 
@@ -32,8 +34,8 @@ class BuildSpec:
     url: str
     split: str
     kind: str
-    items: list                 # objects with .name, .label, .number
-    convert: object             # picklable callable(item) -> dict (see imagenet.convert_item)
+    items: list[SourceItem]     # each with .name, .label, .number
+    convert: Callable[[SourceItem], Outcome]    # picklable (see imagenet.convert_item)
     payload_shape: tuple
     payload_dtype: object
     params: dict
@@ -55,7 +57,8 @@ class BuildReport:
     failed: list
 
 
-def _build_shard(spec_small: dict, shard: int, items: list, convert) -> dict:
+def _build_shard(spec_small: dict, shard: int, items: list[SourceItem],
+                 convert: Callable[[SourceItem], Outcome]) -> dict:
     """Worker task: convert `items` and write shard `shard`. Returns the shard summary."""
     payload_shape = tuple(spec_small["payload_shape"])
     n = len(items)
@@ -66,12 +69,14 @@ def _build_shard(spec_small: dict, shard: int, items: list, convert) -> dict:
     reason = []
     for j, it in enumerate(items):
         r = convert(it)
-        status[j] = r["status"]
-        reason.append(r.get("reason", ""))
-        if r["status"] != REJECTED:
-            shape[j] = r["shape"]
-            count[j] = r["count"]
-            words[j] = r["words"]
+        if not isinstance(r, Outcome):
+            raise TypeError(f"the conversion of {it.name} returned {type(r).__name__}, not an Outcome")
+        status[j] = r.status
+        reason.append(r.reason)
+        if r.converted:
+            shape[j] = r.shape
+            count[j] = r.count
+            words[j] = r.words
     columns = {
         "label": np.array([it.label for it in items], np.int16),
         "number": np.array([it.number for it in items], np.int32),

@@ -25,36 +25,61 @@ from odg import ODGParams, odg_events
 
 from .decode import MAX_PIXELS, read_image
 from .errors import Reject
+from .imagenet import odg_outcome
+from .outcome import Outcome
 from .output_folder import OutputFolder
 from .progress import progress_bar
+from .store.schema import KEPT
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".jp2")
 TSV_COLUMNS = ("input", "status", "events", "on", "off", "a", "b", "output_or_reason")
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ConvertRow:
+    """One row of `convert.tsv`: the input `path`, its conversion `outcome` (kept, discarded or
+    rejected, `odg.pipelines.outcome.Outcome`), the `output` written for a kept input (relative to
+    OUT), and `unlistable` (a folder that could not be searched: a rejected outcome, not an input)."""
     path: str
-    status: str          # "kept" | "discarded" | "unreadable" | "unlistable"
-    on: int = 0
-    off: int = 0
-    shape: tuple = (0, 0)
+    outcome: Outcome
     output: str = ""
-    reason: str = ""
+    unlistable: bool = False
+
+    @property
+    def status(self) -> str:
+        """The TSV's status word: "kept" | "discarded" | "unreadable" (a rejected input) | "unlistable"."""
+        if self.outcome.converted:
+            return self.outcome.status_name
+        return "unlistable" if self.unlistable else "unreadable"
+
+    @property
+    def reason(self) -> str:
+        return self.outcome.reason
+
+    @property
+    def count(self) -> tuple:
+        """(ON, OFF) events, (0, 0) when not converted."""
+        return self.outcome.count or (0, 0)
+
+    @property
+    def shape(self) -> tuple:
+        """The resized (a, b) (I2E: the frame's (S, S)), (0, 0) when not converted."""
+        return self.outcome.shape or (0, 0)
 
     def row(self) -> list:
-        a, b = self.shape
-        last = self.output if self.status == "kept" else self.reason
-        return [self.path, self.status, self.on + self.off, self.on, self.off, a, b, last]
+        (on, off), (a, b) = self.count, self.shape
+        last = self.output if self.outcome.status == KEPT else self.reason
+        return [self.path, self.status, on + off, on, off, a, b, last]
 
 
-def find_inputs(paths) -> tuple[list[tuple[str, str]], list[Outcome]]:
+def find_inputs(paths) -> tuple[list[tuple[str, str]], list[ConvertRow]]:
     """`(path, output stem relative to OUT)` for every file given or image file found under a
-    directory, and an "unlistable" `Outcome` for every folder that could not be listed."""
+    directory, and an unlistable `ConvertRow` for every folder that could not be listed."""
     found, unlistable = [], []
 
     def failed(e: OSError):
-        unlistable.append(Outcome(e.filename, "unlistable", reason=f"cannot list folder: {e.strerror or e}"))
+        unlistable.append(ConvertRow(e.filename, Outcome.rejected(f"cannot list folder: {e.strerror or e}"),
+                                     unlistable=True))
     for p in paths:
         if os.path.isdir(p):
             for dirpath, dirnames, filenames in os.walk(p, onerror=failed):
@@ -69,7 +94,8 @@ def find_inputs(paths) -> tuple[list[tuple[str, str]], list[Outcome]]:
 
 
 def convert_one(path: str, stem: str, out: OutputFolder, params=ODGParams(), max_pixels: int = MAX_PIXELS,
-                split: str = "train") -> Outcome:
+                split: str = "train") -> ConvertRow:
+    """Convert one image file; write `OUT/<stem>.npz` when it is kept; its row."""
     from odg.i2e import I2EParams, i2e_frames, preprocess
     i2e = isinstance(params, I2EParams)
     try:
@@ -78,36 +104,35 @@ def convert_one(path: str, stem: str, out: OutputFolder, params=ODGParams(), max
             frames = i2e_frames(preprocess(img, params, split), params)
         else:
             r = odg_events(img, params)
-    except Reject as e:
-        return Outcome(path, "unreadable", reason=str(e))
-    except ValueError as e:        # e.g. a side that resizes to 0 pixels
-        return Outcome(path, "unreadable", reason=str(e))
+    except (Reject, ValueError) as e:        # ValueError: e.g. a side that resizes to 0 pixels
+        return ConvertRow(path, Outcome.rejected(str(e)))
     if i2e:
-        on, off = (int(v) for v in frames.sum(axis=(0, 2, 3), dtype=np.int64))
-        shape, arrays = (params.size, params.size), {"arr_0": frames.astype(bool)}
+        counts = frames.sum(axis=(0, 2, 3), dtype=np.int64)
+        outcome = Outcome.kept((params.size, params.size), counts)        # words: the file written below
+        arrays = {"arr_0": frames.astype(bool)}
     else:
-        on, off = (int(v) for v in r.counts.sum(0))
+        outcome = odg_outcome(r, params)
         if not r.kept:
-            return Outcome(path, "discarded", on, off, r.shape, reason=f"{on + off} events < {params.min_events}")
+            return ConvertRow(path, outcome)
         pos, neg = r.published()
-        shape, arrays = r.shape, {"pos": pos, "neg": neg}
+        arrays = {"pos": pos, "neg": neg}
     rel = stem.replace(os.sep, "/") + ".npz"
     out.write(rel, lambda f: np.savez_compressed(f, **arrays))
-    return Outcome(path, "kept", on, off, shape, output=rel)
+    return ConvertRow(path, outcome, output=rel)
 
 
-def tsv_text(outcomes) -> str:
+def tsv_text(rows) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
     w.writerow(TSV_COLUMNS)
-    w.writerows(o.row() for o in outcomes)
+    w.writerows(r.row() for r in rows)
     return buf.getvalue()
 
 
 def convert_files(paths, out_dir: str, params=ODGParams(), workers: int = 1,
-                  progress: bool = True, max_pixels: int = MAX_PIXELS, split: str = "train") -> list[Outcome]:
-    """Convert every input; write `out_dir/convert.tsv`; return the outcomes (inputs in order,
-    then the unlistable folders)."""
+                  progress: bool = True, max_pixels: int = MAX_PIXELS, split: str = "train") -> list[ConvertRow]:
+    """Convert every input; write `out_dir/convert.tsv`; return its rows (inputs in order, then
+    the unlistable folders)."""
     inputs, unlistable = find_inputs(paths)
     out = OutputFolder(out_dir)
     stems = [s for _, s in inputs]

@@ -33,7 +33,7 @@ def run_demo(out: str, workers: int = 2, progress: bool = True) -> dict:
     os.makedirs(rec_dir, exist_ok=True)
     print(f"1. converted {len(outcomes)} images to published npz files in {conv_dir}:")
     for o in outcomes:
-        line = f"   {os.path.relpath(o.path, root):34s} {o.status:10s} {o.on + o.off:6d} events  (a, b) = {o.shape}"
+        line = f"   {os.path.relpath(o.path, root):34s} {o.status:10s} {sum(o.count):6d} events  (a, b) = {o.shape}"
         if o.status in ("kept", "discarded"):
             r = odg_events(read_image(o.path), params)
             png = os.path.join(rec_dir, os.path.splitext(os.path.basename(o.path))[0] + ".png")

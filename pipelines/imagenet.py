@@ -20,6 +20,10 @@ import tarfile
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .outcome import Outcome
 
 TRAIN_TAR = "ILSVRC2012_img_train.tar"
 VAL_TAR = "ILSVRC2012_img_val.tar"
@@ -216,56 +220,53 @@ def imagenet_items(root: str, split: str, limit: int | None = None) -> tuple[lis
     return items, {"layout": kind, "path": source, "split": split, "limit": limit, "files": len(items)}
 
 
-def item_outcome(item: Item, convert, max_pixels: int) -> dict:
-    """Decode one input and convert it with `convert(image) -> dict`; the build's reject rules.
+def item_outcome(item: Item, convert, max_pixels: int) -> Outcome:
+    """Decode one input and convert it with `convert(image) -> Outcome`; the build's reject rules.
 
     Never raises for a bad input: an input outside the validation ground truth, an unreadable file,
-    a decoding failure (`Reject`) or an image the conversion refuses (`ValueError`) gives
-    `{"status": REJECTED, "reason": ...}` (transient I/O errors do raise, so that a build task is
-    retried). `convert` returns the outcome of a decoded BGR image (see `odg_outcome`).
+    a decoding failure (`Reject`) or an image the conversion refuses (`ValueError`) gives a rejected
+    `Outcome` with its reason (transient I/O errors do raise, so that a build task is retried).
+    `convert` returns the outcome of a decoded BGR image (see `odg_outcome`).
     """
     from .decode import decode_image
     from .errors import Reject
-    from .store.schema import REJECTED
+    from .outcome import Outcome
     if item.label < 0:
-        return {"status": REJECTED, "reason": "not in the ILSVRC2012 validation ground truth"}
+        return Outcome.rejected("not in the ILSVRC2012 validation ground truth")
     try:
         return convert(decode_image(item.read(), max_pixels))
     except (Reject, ValueError) as e:
-        return {"status": REJECTED, "reason": str(e)}
+        return Outcome.rejected(str(e))
     except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
-        return {"status": REJECTED, "reason": f"cannot read: {e.strerror or e}"}
+        return Outcome.rejected(f"cannot read: {e.strerror or e}")
     # any other OSError (a network file system's hiccup) propagates: Dask retries the task
 
 
-def odg_outcome(r, params) -> dict:
-    """The outcome of an ODG conversion `r` (`odg.ODGResult`): status KEPT or DISCARDED (under the
-    event floor, with the reason), shape (a, b), count (ON, OFF), words."""
-    from .store.schema import DISCARDED, KEPT
+def odg_outcome(r, params) -> Outcome:
+    """The outcome of an ODG conversion `r` (`odg.ODGResult`): kept, or discarded under the event
+    floor (with the reason); shape (a, b), count (ON, OFF), words."""
+    from .outcome import Outcome
     on, off = (int(v) for v in r.counts.sum(0))
-    return {"status": KEPT if r.kept else DISCARDED,
-            "reason": "" if r.kept else f"{on + off} events < {params.min_events}",
-            "shape": r.shape, "count": (on, off), "words": r.words}
+    if r.kept:
+        return Outcome.kept(r.shape, (on, off), r.words)
+    return Outcome.discarded(f"{on + off} events < {params.min_events}", r.shape, (on, off), r.words)
 
 
-def i2e_outcome(r, params) -> dict:
-    """The outcome of an I2E conversion `r` (`odg.i2e.I2EResult`): always KEPT (I2E has no event
+def i2e_outcome(r, params) -> Outcome:
+    """The outcome of an I2E conversion `r` (`odg.i2e.I2EResult`): always kept (I2E has no event
     floor), shape the frame's (S, S), count (ON, OFF), words."""
-    from .store.schema import KEPT
+    from .outcome import Outcome
     on, off = (int(v) for v in r.counts.sum(0))
-    return {"status": KEPT, "reason": "", "shape": (params.size, params.size), "count": (on, off), "words": r.words}
+    return Outcome.kept((params.size, params.size), (on, off), r.words)
 
 
-def convert_item(item: Item, params, max_pixels: int) -> dict:
-    """Decode and convert one input with ODG (see `item_outcome`).
-
-    Keys: status (KEPT/DISCARDED/REJECTED), reason, shape (a, b), count (ON, OFF), words.
-    """
+def convert_item(item: Item, params, max_pixels: int) -> Outcome:
+    """Decode and convert one input with ODG (see `item_outcome`): kept, discarded or rejected."""
     from odg import odg_events
     return item_outcome(item, lambda img: odg_outcome(odg_events(img, params), params), max_pixels)
 
 
-def convert_item_i2e(item: Item, params, max_pixels: int, split: str) -> dict:
+def convert_item_i2e(item: Item, params, max_pixels: int, split: str) -> Outcome:
     """Decode and convert one input with I2E, preprocessed as published for `split` (see `item_outcome`)."""
     from odg.i2e import i2e_events, preprocess
     return item_outcome(item, lambda img: i2e_outcome(i2e_events(preprocess(img, params, split), params), params),

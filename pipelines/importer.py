@@ -24,8 +24,8 @@ import numpy as np
 
 from odg import ODGParams, events_to_words, published_to_events
 
+from .outcome import Outcome
 from .safe_npz import load_npz
-from .store.schema import KEPT, REJECTED
 
 _TRAIN_NAME = re.compile(r"^class(\d+)/class(\d+)_(\d+)\.npz$")
 _INT = re.compile(r"^-?[0-9]+$")
@@ -171,32 +171,32 @@ def _event_problem(events: np.ndarray, shape: tuple, params: ODGParams) -> str:
     return ""
 
 
-def convert_npz(item: NpzItem, params: ODGParams) -> dict:
-    """Load one published sample file into the store's words. Never raises for a bad file
-    (a transient I/O error does, so that the task is retried)."""
+def convert_npz(item: NpzItem, params: ODGParams) -> Outcome:
+    """Load one published sample file into the store's words: kept, or rejected with the reason.
+    Never raises for a bad file (a transient I/O error does, so that the task is retried)."""
     if item.problem:
-        return {"status": REJECTED, "reason": item.problem}
+        return Outcome.rejected(item.problem)
     if not inside(item.path, item.folder):
-        return {"status": REJECTED, "reason": f"resolves outside {os.path.basename(item.folder)}/ "
-                                              f"(to {os.path.realpath(item.path)})"}
+        return Outcome.rejected(f"resolves outside {os.path.basename(item.folder)}/ "
+                                f"(to {os.path.realpath(item.path)})")
     check, max_bytes = published_npz_check(params)
     try:
         z = load_npz(item.path, ("pos", "neg"), check, max_bytes)
     except (FileNotFoundError, IsADirectoryError):
-        return {"status": REJECTED, "reason": "file named in the label file does not exist"}
+        return Outcome.rejected("file named in the label file does not exist")
     except PermissionError as e:
-        return {"status": REJECTED, "reason": f"cannot read: {e.strerror or e}"}
+        return Outcome.rejected(f"cannot read: {e.strerror or e}")
     except ValueError as e:
-        return {"status": REJECTED, "reason": str(e)}
+        return Outcome.rejected(str(e))
     pos, neg = z["pos"], z["neg"]
     events = published_to_events(pos, neg)
     why = _event_problem(events, item.shape, params)
     if why:
-        return {"status": REJECTED, "reason": why}
+        return Outcome.rejected(why)
     try:
         words = events_to_words(events, item.shape, params)
     except ValueError as e:
-        return {"status": REJECTED, "reason": str(e)}
+        return Outcome.rejected(str(e))
     if len(np.unique(events[["x", "y", "t", "p"]])) != len(events):
-        return {"status": REJECTED, "reason": "duplicate events (a published sample has each event once)"}
-    return {"status": KEPT, "reason": "", "shape": item.shape, "count": (len(pos), len(neg)), "words": words}
+        return Outcome.rejected("duplicate events (a published sample has each event once)")
+    return Outcome.kept(item.shape, (len(pos), len(neg)), words)

@@ -32,7 +32,7 @@ import numpy as np
 from odg.video import UCFParams
 
 from .errors import Reject
-from .store.schema import KEPT, REJECTED
+from .outcome import Outcome
 from .ucf101 import MAX_FRAME_PIXELS
 
 DEFAULT_SHARD_SIZE = 64          # 64 clips x 600 KB of words at 320 x 240: ~40 MB per task
@@ -120,23 +120,22 @@ def size_reason(got, want) -> str:
 
 
 def convert_ucf_item(item: UCFItem, params: UCFParams, use_frames: bool, size: tuple,
-                     max_pixels: int = MAX_FRAME_PIXELS) -> dict:
-    """Convert one clip for `run_build`. Never raises for a bad clip: returns its outcome.
-
-    Keys: status (KEPT/REJECTED), reason, shape (H, W), count (ON, OFF), words uint64 `[H, W]`."""
+                     max_pixels: int = MAX_FRAME_PIXELS) -> Outcome:
+    """Convert one clip for `run_build`. Never raises for a bad clip: returns its outcome, kept
+    (shape (H, W), count (ON, OFF), words uint64 `[H, W]`) or rejected (with the reason)."""
     from odg.video import pack_clip
 
     from .ucf101 import convert_clip
     try:
         events, info = convert_clip(item.clip(), params, use_frames, max_pixels=max_pixels)
     except (Reject, ValueError) as e:
-        return {"status": REJECTED, "reason": str(e)}
+        return Outcome.rejected(str(e))
     except OSError as e:
-        return {"status": REJECTED, "reason": f"cannot read: {e}"}
+        return Outcome.rejected(f"cannot read: {e}")
     hw = tuple(int(v) for v in events.shape[2:])
     if hw != tuple(size):
-        return {"status": REJECTED, "reason": size_reason(hw, size)}
-    return {"status": KEPT, "reason": "", "shape": hw, "count": tuple(info["counts"]), "words": pack_clip(events)}
+        return Outcome.rejected(size_reason(hw, size))
+    return Outcome.kept(hw, info["counts"], pack_clip(events))
 
 
 def build_spec(url: str, root, split: int = 1, subset: str = "train", frames_root=None,

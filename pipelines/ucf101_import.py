@@ -26,8 +26,8 @@ import numpy as np
 
 from odg.video import UCFParams
 
+from .outcome import Outcome
 from .safe_npz import load_npz
-from .store.schema import KEPT, REJECTED
 from .ucf101 import MAX_FRAME_PIXELS
 
 CLIP_NAME = re.compile(r"^v_(.+)_g(\d+)_c(\d+)$")
@@ -165,26 +165,26 @@ def probe_size(items: list[ClipFile], steps: int) -> tuple[tuple[int, int] | Non
     return None, "", tried
 
 
-def convert_clip_file(item: ClipFile, steps: int, size: tuple) -> dict:
-    """Load one published clip file into the store's words. Never raises for a bad file."""
+def convert_clip_file(item: ClipFile, steps: int, size: tuple) -> Outcome:
+    """Load one published clip file into the store's words: kept, or rejected with the reason.
+    Never raises for a bad file."""
     from odg.video import pack_clip
 
     from .importer import inside
     if item.problem:
-        return {"status": REJECTED, "reason": item.problem}
+        return Outcome.rejected(item.problem)
     if not inside(item.path, item.folder):
-        return {"status": REJECTED, "reason": f"resolves outside the imported folder (to {os.path.realpath(item.path)})"}
+        return Outcome.rejected(f"resolves outside the imported folder (to {os.path.realpath(item.path)})")
     try:
         ev = load_clip(item.path, steps, size)
     except ValueError as e:
-        return {"status": REJECTED, "reason": str(e)}
+        return Outcome.rejected(str(e))
     hw = (int(ev.shape[2]), int(ev.shape[3]))
     try:
         words = pack_clip(ev)
     except ValueError:
-        return {"status": REJECTED, "reason": "arr_0 holds values other than 0 and 1"}
-    return {"status": KEPT, "reason": "", "shape": hw,
-            "count": (int(np.count_nonzero(ev[0])), int(np.count_nonzero(ev[1]))), "words": words}
+        return Outcome.rejected("arr_0 holds values other than 0 and 1")
+    return Outcome.kept(hw, (np.count_nonzero(ev[0]), np.count_nonzero(ev[1])), words)
 
 
 def import_spec(url: str, root, split: str = "all", classes=None, shard_size: int = 64, resume: bool = False):
