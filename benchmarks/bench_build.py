@@ -217,10 +217,10 @@ def bench_build(args, roots, n_small, n_large, work):
     rate, cpu_img, flt_img = {}, {}, {}
     for w in workers:
         for kind in ("build", "decode"):
-            s, l = t[(w, kind, "small")], t[(w, kind, "large")]
-            ms, ml = statistics.median(s), statistics.median(l)
+            small, large = t[(w, kind, "small")], t[(w, kind, "large")]
+            ms, ml = statistics.median(small), statistics.median(large)
             rate[(w, kind)] = dn / (ml - ms)
-            per_round = statistics.median(dn / (b - a) for a, b in zip(s, l))
+            per_round = statistics.median(dn / (b - a) for a, b in zip(small, large))
             cs, cl = np.array(cpu_t[(w, kind, "small")]), np.array(cpu_t[(w, kind, "large")])
             cpu_img[(w, kind)] = (np.median(cl[:, 0]) - np.median(cs[:, 0])) / dn
             flt_img[(w, kind)] = (np.median(cl[:, 1]) - np.median(cs[:, 1])) / dn
@@ -245,12 +245,13 @@ def bench_build(args, roots, n_small, n_large, work):
 
 def profile_build(args, roots, work):
     """Where a build task's time goes: the stages of `_build_shard` on one shard, in this process."""
+    import numcodecs
+
     from odg import ODGParams, odg_events, word_dtype
     from odg.pipelines.decode import decode_image
     from odg.pipelines.imagenet import load_classes
     from odg.pipelines.store import writer
-    from odg.pipelines.store.schema import KEPT, DISCARDED, KIND_IMAGENET
-    import numcodecs
+    from odg.pipelines.store.schema import DISCARDED, KEPT, KIND_IMAGENET
     params = ODGParams()
     jobs = Jobs(roots, args.shard_size, work)
     items = jobs.items["large"][:args.shard_size]
@@ -519,7 +520,8 @@ def bench_read(args, url, pub_dir):
             cres[n].append((time.process_time() - c0) / len(kept))
     med = {n: statistics.median(v) for n, v in res.items()}
     cmed = {n: statistics.median(v) for n, v in cres.items()}
-    print(f"\ndense-frame reads from disk, the {len(kept)} kept samples of {len(shards)} shards, median over {args.read_rounds} rounds "
+    print(f"\ndense-frame reads from disk, the {len(kept)} kept samples of {len(shards)} shards, "
+          f"median over {args.read_rounds} rounds "
           f"(store: uint8 [8, 2, 224, 224]; published: float [2, 8, 224, 224]):")
     for n, _ in readers:
         print(f"  {n:12s} {med[n] * 1e3:8.3f} ms/sample   {1 / med[n]:8.0f} samples/s   [CPU {cmed[n] * 1e3:7.3f} ms/sample]")

@@ -68,7 +68,7 @@ def main():
             t_read.append(cpu(read_only, big))
             t_dig.append(cpu(file_digest, big))
         gb = args.mb / 1024
-        (r, rw), (d, dw) = min(t_read), min(t_dig, key=lambda x: x[1])
+        (r, _), (d, dw) = min(t_read), min(t_dig, key=lambda x: x[1])
         print(f"archive {args.mb} MB: read {gb / r:.2f} GB/s, sha256+md5 {gb / d:.2f} GB/s CPU, "
               f"{gb / dw:.2f} GB/s wall; digest / read {d / r:.1f}x (CPU); a 150 GB archive: "
               f"{150 / (gb / dw) / 60:.1f} min wall on one worker")

@@ -29,12 +29,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-from torch import nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
 
 from odg import models  # noqa: E402
 from odg.models import _backend as models_backend  # noqa: E402
-
 
 # ---- the plain PyTorch loop (autograd through ordinary ops) -----------------------------------------
 
@@ -196,8 +195,8 @@ def _spiking_resnet_module():
     """SpikingJelly's `spiking_resnet` module. It imports torchvision only for a pretrained-weight
     URL loader that this benchmark never calls; where torchvision is absent (it does not install
     beside torch 2.13) that one name is provided by an empty stand-in module."""
-    import types
     import importlib.util
+    import types
     if importlib.util.find_spec("torchvision") is None:
         stand_in = types.ModuleType("torchvision._internally_replaced_utils")
         stand_in.load_state_dict_from_url = None

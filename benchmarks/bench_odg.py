@@ -49,6 +49,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _images  # noqa: E402
+
 from odg import odg_events  # noqa: E402
 
 TESTVECTORS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "data", "odg")
@@ -213,7 +214,8 @@ def main(argv=None):
             info.append((img.shape, r.shape, r.count, r.kept, os.path.getsize(p)))
         print(f"  {len(files)} benchmark images: odg == published re-implementation on every image "
               f"({n_kept} kept, {len(files) - n_kept} discarded; mean {n_ev / len(files):.0f} events, "
-              f"mean {np.mean([i[4] for i in info]) / 1e3:.1f} kB, mean {np.mean([i[0][0] * i[0][1] for i in info]) / 1e3:.0f} kpixel)"
+              f"mean {np.mean([i[4] for i in info]) / 1e3:.1f} kB, "
+              f"mean {np.mean([i[0][0] * i[0][1] for i in info]) / 1e3:.0f} kpixel)"
               if not args.no_published else f"  {len(files)} benchmark images (odg vs published check skipped)")
 
         # ---- timing ----------------------------------------------------------------------
@@ -260,8 +262,10 @@ def main(argv=None):
         print(f"  {'':25s} {'wall':>8s} {'images/s':>9s} {'CPU':>8s}")
         for k, lab, _ in variants:
             print(f"  ({k:2s}) {lab:20s} {tot[k] / n * 1e3:8.3f} {n / tot[k]:9.1f} {ctot[k] / n * 1e3:8.3f}")
-        print(f"  ODG alone (b)-(a):        {(tot['b'] - tot['a']) / n * 1e3:8.3f}           {(ctot['b'] - ctot['a']) / n * 1e3:8.3f}")
-        print(f"  event list (b')-(b):      {(tot[BQ] - tot['b']) / n * 1e3:8.3f}           {(ctot[BQ] - ctot['b']) / n * 1e3:8.3f}")
+        print(f"  ODG alone (b)-(a):        {(tot['b'] - tot['a']) / n * 1e3:8.3f}           "
+              f"{(ctot['b'] - ctot['a']) / n * 1e3:8.3f}")
+        print(f"  event list (b')-(b):      {(tot[BQ] - tot['b']) / n * 1e3:8.3f}           "
+              f"{(ctot[BQ] - ctot['b']) / n * 1e3:8.3f}")
         if "c" in med:
             print(f"  npz writing (c+)-(c):     {(tot['c+'] - tot['c']) / n * 1e3:8.3f}           "
                   f"{(ctot['c+'] - ctot['c']) / n * 1e3:8.3f}")
@@ -349,7 +353,8 @@ def profile(files, rounds):
     for s in parts + ("total", "events"):
         sh = f"{m[s] / m['total'] * 100:5.1f}%" if s in parts else ""
         print(f"  {m[s]:8.1f} {sh:>6s}  {desc[s]}")
-    print(f"  {m['total'] - sum(m[s] for s in parts):8.1f}         call overhead outside the stages (Python, dispatch, ODGResult)")
+    print(f"  {m['total'] - sum(m[s] for s in parts):8.1f}         "
+          "call overhead outside the stages (Python, dispatch, ODGResult)")
 
 
 if __name__ == "__main__":

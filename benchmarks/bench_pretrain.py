@@ -92,8 +92,16 @@ def main(argv=None) -> int:
 
     from odg.models import LIFParams
     from odg.models.pretrain import transfer_checkpoint
-    from odg.models.train import (ModelConfig, TrainOptions, fixed_decay_params, get_preset, load_checkpoint,
-                              plot_accuracy_vs_time, save_checkpoint, train)
+    from odg.models.train import (
+        ModelConfig,
+        TrainOptions,
+        fixed_decay_params,
+        get_preset,
+        load_checkpoint,
+        plot_accuracy_vs_time,
+        save_checkpoint,
+        train,
+    )
     from odg.models.train.inputs import SourceImages
     from odg.pipelines.store import open_store
 
@@ -211,7 +219,8 @@ def main(argv=None) -> int:
         print(f"{task:<8} {method:<22} {pre_txt:>10} {f.get('wall_time', 0):>8.1f} {r['epochs']:>6} "
               f"{r['steps']:>6} {f.get('val_top1', float('nan')):>8.1f} {r['best_top1'] or 0:>7.1f} "
               f"{f.get('val_top5', float('nan')):>8.1f} {reach_txt:>18}")
-        summary[key] = {"seconds_to_scratch_best": reach, "pretrain_s": pre, "train_s": f.get("wall_time"), "epochs": r["epochs"], "steps": r["steps"],
+        summary[key] = {"seconds_to_scratch_best": reach, "pretrain_s": pre, "train_s": f.get("wall_time"),
+                        "epochs": r["epochs"], "steps": r["steps"],
                         "val_top1": f.get("val_top1"), "best_top1": r["best_top1"], "val_top5": f.get("val_top5")}
     print("\n's to scratch best': wall seconds from the task's start (pipeS: ANN time included) until the "
           "validation top-1 first reached the best top-1 of the from-scratch run of the same task.")

@@ -45,7 +45,6 @@ def best_of(fn, items, rounds, min_time=0.5):
 
 
 def measure(sr, rounds, scratch):
-    import zarr
 
     from odg.pipelines.store.shard_read import ShardWordsReader
     words = sr.array("words")

@@ -145,8 +145,8 @@ def _cpu_probe(client):
 
 class Jobs:
     def __init__(self, roots: dict, shard_size: int, work: str):
-        from odg.video import UCFParams
         from odg.pipelines.ucf101_build import ucf_items
+        from odg.video import UCFParams
         self.params = UCFParams()
         self.roots, self.K, self.work = roots, shard_size, work
         self.items = {k: ucf_items(r, 1, "train")[0] for k, r in roots.items()}
@@ -187,12 +187,12 @@ def profile_one(root: str, work: str, shard_size: int):
     import numcodecs
 
     from odg import __version__
-    from odg.video import UCFParams, es_ucf101_events, pack_clip
     from odg.pipelines import build as B
     from odg.pipelines.outcome import Outcome
     from odg.pipelines.store import writer
     from odg.pipelines.ucf101 import read_video
     from odg.pipelines.ucf101_build import build_spec
+    from odg.video import UCFParams, es_ucf101_events, pack_clip
     params = UCFParams()
     url = os.path.join(work, "profile.zarr")
     spec = build_spec(url, root, 1, "train", None, params, shard_size)

@@ -51,18 +51,17 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from odg import odg_events
-from odg.odg import odg_frames_into
 from odg.augment import apply as apply_draw
+from odg.bits import packed_batch
 from odg.i2e import i2e_words, preprocess, write_planes
+from odg.odg import odg_frames_into
 from odg.pipelines import imagenet as inet
 from odg.pipelines.outcome import Outcome
 from odg.pipelines.store.schema import KEPT
 
-from odg.bits import dense_batch, packed_batch
-
-from .data import (LAYOUTS, SharedBatchPool, TimeFirstItem, as_batch, batch_shape, collate_events, fill_batch, new_batch,
-                   plane_strides, rank_and_world)
-from .data.pool import release
+from .data.collate import LAYOUTS, TimeFirstItem, as_batch, batch_shape, collate_events, fill_batch, new_batch, plane_strides
+from .data.pool import SharedBatchPool, release
+from .data.sampler import rank_and_world
 
 __all__ = ["ImageNetEvents", "EpochSampler"]
 

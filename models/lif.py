@@ -27,8 +27,8 @@ import dataclasses
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from ._backend import check_backend, fused_checked, triton_installed
 from .keep import neuron_keeps, neuron_restored, neuron_saved, records_grad

@@ -14,8 +14,8 @@ An explicit `inplace_activation` in `params` selects either reading for any LIAF
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from ._backend import check_backend
 from .layout import merge_time, split_time, time_first_input

@@ -15,8 +15,8 @@ Inside a segment re-run in backward they keep their input as the plain layers do
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from .keep import pack_bits, records_grad, replaying, unpack_bits
 

@@ -8,7 +8,6 @@ from torch import nn
 
 from . import resnet2d, resnet3d, snn_resnet, tasnn
 
-
 FAMILIES = {
     "spiking_resnet": "LIF/LIAF ResNet: spiking stem cell and basic blocks (`odg.models.snn_resnet`)",
     "resnet2d": "2D-CNN ResNet on static images (`odg.models.resnet2d`)",

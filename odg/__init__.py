@@ -26,16 +26,26 @@ if not _os.path.isdir(_os.path.join(_here, "pipelines")) and all(
         _os.path.isfile(_os.path.join(_root, d, "__init__.py")) for d in ("pipelines", "models")):
     __path__.append(_root)  # noqa: F821 - the package's own search path
 del _here, _root
-from .events import (EVENT_DTYPE, events_to_frames, events_to_published, events_to_words, frames_to_events,
-                     pack_frames, published_to_events, unpack_frames, word_dtype, words_to_events,
-                     words_to_frames)
+from .events import (
+    EVENT_DTYPE,
+    events_to_frames,
+    events_to_published,
+    events_to_words,
+    frames_to_events,
+    pack_frames,
+    published_to_events,
+    unpack_frames,
+    word_dtype,
+    words_to_events,
+    words_to_frames,
+)
 from .odg import ODGResult, check_image, nearest_indices, odg_events, odg_events_batch, odg_events_published
 from .params import PUBLISHED_TRAJECTORY, ODGParams
 
 __version__ = "0.1.0"
-from .edge_integral import edge_integral, edge_integral_events, edge_integral_image
 from .augment import Augment
+from .edge_integral import edge_integral, edge_integral_events, edge_integral_image
 from .i2e import I2EParams, i2e_events, i2e_frames
 from .resize import resize_aa
-from .video import UCFParams, check_frames, clip_thresholds, es_ucf101_events, pack_clip, sample_indices, unpack_clip
 from .tonic_events import STEP_US, TONIC_DTYPE, to_tonic
+from .video import UCFParams, check_frames, clip_thresholds, es_ucf101_events, pack_clip, sample_indices, unpack_clip

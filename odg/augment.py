@@ -98,8 +98,8 @@ def crop_box(rng: np.random.Generator, height: int, width: int, scale=(0.08, 1.0
 def apply(image: np.ndarray, draw: Draw) -> np.ndarray:
     """The image cropped to `draw.box` and mirrored when `draw.flip` (C-contiguous)."""
     if draw.box is not None:
-        t, l, h, w = draw.box
-        image = image[t:t + h, l:l + w]
+        top, left, h, w = draw.box
+        image = image[top:top + h, left:left + w]
     if draw.flip:
         image = image[:, ::-1]
     return np.ascontiguousarray(image)

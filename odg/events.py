@@ -186,7 +186,8 @@ def words_to_events(words: np.ndarray, shape: tuple[int, int], params: ODGParams
     offsets = np.zeros(params.steps, np.int64)
     offsets[1:] = np.cumsum(per_step)[:-1]
     n = int(per_step.sum())
-    x = np.empty(n, np.int16); y = np.empty(n, np.int16); t = np.empty(n, np.int16); p = np.empty(n, np.int8)
+    x, y, t = (np.empty(n, np.int16) for _ in range(3))
+    p = np.empty(n, np.int8)
     _unpack(words, offsets, r0, c0, x, y, t, p)
     return make_events(x, y, t, p)
 

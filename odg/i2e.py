@@ -32,8 +32,8 @@ from functools import lru_cache
 import numba as nb
 import numpy as np
 
-from .events import word_dtype, word_counts
 from .bits import frame_planes
+from .events import word_counts, word_dtype
 from .resize import centre_crop_anchor, check_u8_image, resize_window, resized_shape_short
 
 # the published `selectable_directions`: per group, its (a, b) cell pairs, the first used in evaluation

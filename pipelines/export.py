@@ -21,11 +21,12 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
 from odg import events_to_published, words_to_events
 
 from .output_folder import OutputFolder
 from .progress import progress_bar
-from .store import EventStore, KEPT
+from .store import KEPT, EventStore
 from .store.schema import KIND_I2E, KIND_IMAGENET
 
 

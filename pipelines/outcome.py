@@ -59,9 +59,9 @@ class Outcome:
 
     @classmethod
     def rejected(cls, reason: str) -> Outcome:
-        if not reason:
-            raise ValueError("a rejection needs its reason")
-        return cls(REJECTED, reason)
+        """A rejection; an empty `reason` (an exception without a message) is recorded as such, so that
+        one odd input never fails its shard."""
+        return cls(REJECTED, reason or "rejected (the conversion gave no reason)")
 
     @property
     def converted(self) -> bool:

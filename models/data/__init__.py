@@ -48,8 +48,17 @@ tensors, `TimeFirstItem`, `collate_events`, `unpack_batch`) and `pool` (`SharedB
 shared-memory buffers, and the private torch API they use). The words' bit layout is `odg.bits`,
 and what a store's kind means for its frames is `odg.pipelines.store.layout`.
 """
-from .collate import (LAYOUTS, TimeFirstItem, as_batch, batch_shape, collate_events, fill_batch, new_batch, plane_strides,
-                      unpack_batch)
+from .collate import (
+                      LAYOUTS,
+                      TimeFirstItem,
+                      as_batch,
+                      batch_shape,
+                      collate_events,
+                      fill_batch,
+                      new_batch,
+                      plane_strides,
+                      unpack_batch,
+)
 from .dataset import ESDataset
 from .pool import SharedBatchPool
 from .sampler import ShardSampler, rank_and_world

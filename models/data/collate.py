@@ -99,7 +99,6 @@ def fill_batch(t: torch.Tensor, packed: bool, dtype: torch.dtype, fill) -> None:
 
 def as_batch(t, labels, raw, nbytes, loff, layout: str, packed: bool) -> "Batch":
     """The `Batch` of `(frames, label)` item views over a batch tensor (what `collate_events` passes on)."""
-    B = len(labels)
     if packed or layout == "CTHW":
         b = Batch((t[j], lab) for j, lab in enumerate(labels.tolist()))
     else:                        # time-first items: batched time first by default_collate too

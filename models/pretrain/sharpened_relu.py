@@ -20,8 +20,8 @@ exactly the ANN's pre-activations.
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from ..snn_resnet import SpikingBasicBlock, SpikingStem
 from ..spike_layers import SpikeConv2d, SpikeMaxPool2d

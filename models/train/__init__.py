@@ -15,7 +15,9 @@
   `save_epoch`).
 See docs/TRAINING.md.
 """
-from .checkpoint import load as load_checkpoint, save as save_checkpoint, state_hash
+from .checkpoint import load as load_checkpoint
+from .checkpoint import save as save_checkpoint
+from .checkpoint import state_hash
 from .loop import evaluate, train, train_one_epoch
 from .metrics import plot_accuracy_vs_time, read_metrics, topk_correct
 from .model_config import INPUTS, ModelConfig, build_model, fixed_decay_params, known_models, model_spec

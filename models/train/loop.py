@@ -242,7 +242,8 @@ def save_epoch(t: Training, run: Resolved, opts: TrainOptions, env: DistEnv, row
     rows.append(row)
     plot_accuracy_vs_time({opts.name or cfg.name: rows}, run.out / "accuracy_vs_time.png",
                           title=f"{cfg.name} on {Path(opts.store or opts.images).name} ({recipe.name})")
-    fmt = (lambda v: "-" if v is None else f"{v:.2f}")
+    def fmt(v):
+        return "-" if v is None else f"{v:.2f}"
     log(f"epoch {epoch}/{recipe.epochs} [{row['phase']}] loss {fmt(row['train_loss'])} "
         f"val top-1 {fmt(row['val_top1'])}% top-5 {fmt(row['val_top5'])}% lr {row['lr']:.4g} "
         f"{fmt(row['samples_per_s'])} samples/s, {row['wall_time']:.1f} s")

@@ -16,8 +16,16 @@ from torch.utils.data import Dataset
 
 from . import checkpoint as ckpt_io
 from .inputs import image_datasets, make_dataset, odg_params_of
-from .model_config import (INPUT_CHANNELS, INPUTS, STATIC_STEPS, ModelConfig, fixed_decay_params, known_models,
-                           model_spec, with_fixed_decay)
+from .model_config import (
+    INPUT_CHANNELS,
+    INPUTS,
+    STATIC_STEPS,
+    ModelConfig,
+    fixed_decay_params,
+    known_models,
+    model_spec,
+    with_fixed_decay,
+)
 from .options import ModelRequest, RecipeRequest, TrainError, TrainOptions
 from .presets import Recipe, get_preset
 

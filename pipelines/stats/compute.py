@@ -22,7 +22,7 @@ import numpy as np
 
 from odg.bits import bit_counts
 
-from ..store import KEPT, DISCARDED, REJECTED, open_store
+from ..store import DISCARDED, KEPT, REJECTED, open_store
 from . import distributions as dist
 from .distributions import nice_width
 

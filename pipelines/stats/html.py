@@ -13,11 +13,13 @@ body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:
 main{max-width:1180px;margin:0 auto;padding:24px 28px 60px;background:#fff}
 h1{font-size:26px;margin:0 0 4px} h2{font-size:21px;margin:38px 0 8px;border-bottom:2px solid #e3e3e3;padding-bottom:4px}
 h3{font-size:16px;margin:24px 0 6px} .sub{color:#666;margin:0 0 18px}
-table{border-collapse:collapse;margin:8px 0 16px;font-size:14px} th,td{padding:4px 10px;border-bottom:1px solid #e6e6e6;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:14px}
+th,td{padding:4px 10px;border-bottom:1px solid #e6e6e6;text-align:left;vertical-align:top}
 th{background:#f3f5f8} td.n{text-align:right;font-variant-numeric:tabular-nums}
 figure{margin:10px 0 22px} figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{color:#555;font-size:13px;margin-top:4px} .note{color:#666;font-size:13px}
-.cards{display:flex;flex-wrap:wrap;gap:12px;margin:10px 0 20px} .card{background:#f3f5f8;border-radius:8px;padding:10px 14px;min-width:150px}
+.cards{display:flex;flex-wrap:wrap;gap:12px;margin:10px 0 20px}
+.card{background:#f3f5f8;border-radius:8px;padding:10px 14px;min-width:150px}
 .card b{display:block;font-size:20px} .bad{color:#b22} .ok{color:#286} code{background:#f3f3f3;padding:1px 4px;border-radius:3px}
 nav a{margin-right:14px}
 """
@@ -71,7 +73,8 @@ def _cards(s: dict, steps: int) -> str:
     items = [("kept", _n(s["samples"]["kept"])), ("discarded", _n(s["samples"]["discarded"])),
              ("rejected", _n(s["samples"]["rejected"])), ("mean events", _n(e["mean"], 0)),
              ("median events", _n(e["median"], 0)), ("event rate", "—" if s["event_rate"] is None else f"{s['event_rate']:.4f}"),
-             ("store / sample", _kb(s["bytes_per_sample"]["store"])), ("npz / sample", _kb(s["bytes_per_sample"]["published_npz"]))]
+             ("store / sample", _kb(s["bytes_per_sample"]["store"])),
+             ("npz / sample", _kb(s["bytes_per_sample"]["published_npz"]))]
     return '<div class="cards">' + "".join(f'<div class="card"><b>{v}</b>{escape(k)}</div>' for k, v in items) + "</div>"
 
 

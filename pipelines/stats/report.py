@@ -108,9 +108,9 @@ def write_report(store_url: str, out_dir: str, workers: int | None = None, sched
     `allow_incomplete`), `KeyError` for an unknown split.
     """
     from ..build import CONNECT_TIMEOUT, dask_client
+    from ..store import open_store
     from . import html
     from .compute import compute_stats
-    from ..store import open_store
     store = open_store(store_url)              # fail before starting a cluster
     for s in splits or store.splits:
         store.split(s, allow_incomplete)

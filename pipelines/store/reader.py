@@ -19,11 +19,31 @@ import zarr
 
 from odg import ODGParams, events_to_published, words_to_events
 
-from .integrity import (DamagedShard, IncompleteSplit, NotBuilt, chunk_crc, chunk_problem, damaged, exists_many,
-                        get_many, list_keys, read_markers, shard_range)
+from .integrity import (
+    DamagedShard,
+    IncompleteSplit,
+    NotBuilt,
+    chunk_crc,
+    chunk_problem,
+    damaged,
+    exists_many,
+    get_many,
+    list_keys,
+    read_markers,
+    shard_range,
+)
 from .markers import MarkerState
-from .schema import (KEPT, KIND_I2E, KIND_IMAGENET, KIND_UCF101, NO_LABEL, NOT_BUILT, READABLE_FORMATS,
-                     STATUS_NAMES, per_sample_arrays)
+from .schema import (
+    KEPT,
+    KIND_I2E,
+    KIND_IMAGENET,
+    KIND_UCF101,
+    NO_LABEL,
+    NOT_BUILT,
+    READABLE_FORMATS,
+    STATUS_NAMES,
+    per_sample_arrays,
+)
 from .shard_read import ChunkDamage, chunk_key
 from .urls import check_url
 from .writer import StoreError
@@ -85,7 +105,7 @@ class SplitReader:
         self.attrs = dict(self._g.attrs)
         if not self.allow_incomplete and not self.complete:
             built = len(self.built_shards)
-            state = (f"every shard is built but the split is not marked complete" if built == self.n_shards
+            state = ("every shard is built but the split is not marked complete" if built == self.n_shards
                      else f"{built} of {self.n_shards} shards are built")
             raise IncompleteSplit(
                 f"split '{name}' of {store.url} is incomplete ({state}): finish its build with --resume, "

@@ -24,10 +24,9 @@ from zarr.codecs import Crc32cCodec, ZstdCodec
 from .keys import StoreKeys, absolute_url
 from .lock import BusyError, SplitLock
 from .markers import MarkerState, marker_path, parse_marker
+from .schema import FORMAT, FORMAT_VERSION, LOCK_KEY, META_DIR, PLAN_KEY, fill_value, per_sample_arrays, words_inner_chunk
 from .shard_read import chunk_key
 from .urls import check_url
-from .schema import (FORMAT, FORMAT_VERSION, LOCK_KEY, META_DIR, PLAN_KEY, fill_value, per_sample_arrays,
-                     words_inner_chunk)
 
 
 class StoreError(Exception):

@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from odg.models.data import ESDataset, ShardSampler, collate_events, unpack_batch
 from odg import pack_frames
+from odg.models.data import ESDataset, ShardSampler, collate_events, unpack_batch
 from odg.pipelines.store import KIND_UCF101, open_store
 
 DATA = Path(__file__).resolve().parent.parent / "data"

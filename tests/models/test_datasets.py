@@ -13,11 +13,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from odg import EVENT_DTYPE, STEP_US, TONIC_DTYPE, to_tonic
-from odg.models import ESImageNet, ESUCF101
+from odg.models import ESUCF101, ESImageNet
 from odg.models.data import ESDataset
 from odg.pipelines.cli import main as odg
 from odg.pipelines.store import open_store
-
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "pipelines" / "data" / "sample"

@@ -8,7 +8,6 @@ import torch
 from odg import models
 from odg.models import LIFParams, TASNNLIFParams
 
-
 # ---- references: plain per-step loops, autograd through ordinary ops ------------------------------
 
 class _Rect(torch.autograd.Function):

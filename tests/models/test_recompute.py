@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from odg.models.lif import LIFParams
 from odg.models.keep import neuron_keeps, replay, replaying
+from odg.models.lif import LIFParams
 from odg.models.recompute import recompute, recomputed
 from odg.models.small import build_small
 from odg.models.snn_resnet import SpikingResNet

@@ -146,7 +146,7 @@ def test_training_step_reaches_every_parameter():
 
 def test_published_networks_shapes():
     gesture = models.build("tasnn_gesture", steps=16).eval()
-    assert [type(l).__name__ for l in gesture.layers] == ["TAConvLayer"] * 3 + ["TALinearLayer"] * 2
+    assert [type(layer).__name__ for layer in gesture.layers] == ["TAConvLayer"] * 3 + ["TALinearLayer"] * 2
     assert gesture.layers[3].fc.in_features == 128 * 8 * 8 and gesture.layers[4].fc.out_features == 11
     assert gesture.layers[0].neuron.params.surrogate_width == 0.5
     with torch.no_grad():

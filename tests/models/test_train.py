@@ -22,8 +22,7 @@ import torch
 
 from odg.models.pretrain import ramp, sharpen, sharpened_relu
 from odg.models.pretrain.transfer import TransferError, transfer_checkpoint
-from odg.models.train import (ModelConfig, TrainError, TrainOptions, get_preset, load_checkpoint, read_metrics,
-                          state_hash, train)
+from odg.models.train import ModelConfig, TrainError, TrainOptions, get_preset, load_checkpoint, read_metrics, state_hash, train
 from odg.pipelines.cli import main as odg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,9 +120,9 @@ def test_sharpened_relu_ramp_and_surrogate_backward():
 
 
 def test_edge_integral_batch_equals_odg(store):
+    from odg import edge_integral
     from odg.models.data import ESDataset
     from odg.models.train.inputs import edge_integral_batch
-    from odg import edge_integral
     from odg.pipelines.store import open_store
     st = open_store(store)
     frames, _ = next(iter(ESDataset(store, "val").loader(3, shuffle=False)))

@@ -106,9 +106,9 @@ def test_batch_scatter_places_shifted_words(layout):
 
 def test_every_kind_packs_by_this_convention():
     """ES-ImageNet events, ES-UCF101 clips and I2E words are `bits.pack` of their dense frames."""
-    import cv2
-
     from pathlib import Path
+
+    import cv2
 
     from odg import odg_events, unpack_frames, words_to_frames
     from odg.i2e import i2e_events, i2e_frames

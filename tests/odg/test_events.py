@@ -5,9 +5,22 @@ import cv2
 import numpy as np
 import pytest
 
-from odg import (EVENT_DTYPE, ODGParams, edge_integral, edge_integral_events, edge_integral_image, events_to_frames,
-                 events_to_words, frames_to_events, odg_events, pack_frames, published_to_events, unpack_frames,
-                 word_dtype, words_to_frames)
+from odg import (
+    EVENT_DTYPE,
+    ODGParams,
+    edge_integral,
+    edge_integral_events,
+    edge_integral_image,
+    events_to_frames,
+    events_to_words,
+    frames_to_events,
+    odg_events,
+    pack_frames,
+    published_to_events,
+    unpack_frames,
+    word_dtype,
+    words_to_frames,
+)
 
 from .reference import reference_loader_frames
 

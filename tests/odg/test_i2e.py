@@ -273,8 +273,8 @@ def test_augment_is_a_function_of_seed_epoch_index():
 @settings(max_examples=200, deadline=None)
 @given(seed=st.integers(0, 2**31), h=st.integers(1, 2000), w=st.integers(1, 2000))
 def test_crop_box_inside_the_image(seed, h, w):
-    t, l, bh, bw = crop_box(np.random.default_rng(seed), h, w)
-    assert 0 <= t and 0 <= l and 1 <= bh and 1 <= bw and t + bh <= h and l + bw <= w
+    top, left, bh, bw = crop_box(np.random.default_rng(seed), h, w)
+    assert 0 <= top and 0 <= left and 1 <= bh and 1 <= bw and top + bh <= h and left + bw <= w
 
 
 def test_crop_box_scale_and_ratio():

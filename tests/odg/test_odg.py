@@ -7,8 +7,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from odg import (EVENT_DTYPE, ODGParams, word_dtype, events_to_frames, events_to_published, events_to_words, odg_events, odg_events_batch,
-                 odg_events_published, published_to_events, words_to_events)
+from odg import (
+    EVENT_DTYPE,
+    ODGParams,
+    events_to_frames,
+    events_to_published,
+    events_to_words,
+    odg_events,
+    odg_events_batch,
+    odg_events_published,
+    published_to_events,
+    word_dtype,
+    words_to_events,
+)
 
 from .reference import reference_odg
 

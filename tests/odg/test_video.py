@@ -11,9 +11,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from odg.video import (UCFParams, check_frames, clip_thresholds, es_ucf101_events, pack_clip,
-                       sample_indices, unpack_clip)
-from odg.video import _numpy_linear_percentile
+from odg.video import (
+    UCFParams,
+    _numpy_linear_percentile,
+    check_frames,
+    clip_thresholds,
+    es_ucf101_events,
+    pack_clip,
+    sample_indices,
+    unpack_clip,
+)
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "ucf"
 CLIP = "v_Panning_g02_c01"

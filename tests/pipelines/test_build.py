@@ -14,8 +14,19 @@ from odg.pipelines.imagenet import imagenet_items, load_classes
 from odg.pipelines.store import REJECTED, open_store
 
 from .cluster import dask_processes, wait_for
-from .trees import (BAD_FILES, VEC, VECTOR_LAYOUT, WNID0, WNID1, WNID2, bad_tree, slow_jpeg_tree, store_bytes,
-                    tar_from_tree, vector_tree)
+from .trees import (
+    BAD_FILES,
+    VEC,
+    VECTOR_LAYOUT,
+    WNID0,
+    WNID1,
+    WNID2,
+    bad_tree,
+    slow_jpeg_tree,
+    store_bytes,
+    tar_from_tree,
+    vector_tree,
+)
 
 ODG = [sys.executable, "-m", "odg"]
 

@@ -12,7 +12,8 @@ import subprocess
 import sys
 import termios
 
-from odg.pipelines.cli import build_parser, main as odg_main
+from odg.pipelines.cli import build_parser
+from odg.pipelines.cli import main as odg_main
 from odg.pipelines.progress import STEP_SECONDS, LineProgress
 
 from .trees import VEC

@@ -38,7 +38,7 @@ def _image(name: str) -> np.ndarray:
     p = DATA / "odg" / "images" / f"{name}.png"          # the test vectors' photographs
     if p.exists():
         return cv2.imread(str(p), cv2.IMREAD_COLOR)
-    import skimage.data                                   # a test dependency: its photographs
+    import skimage.data  # a test dependency: its photographs
     img = getattr(skimage.data, name)()
     return cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
 
@@ -278,6 +278,7 @@ def test_spikingjelly_layout_refusals(exported, tmp_path):
 def test_dataset_frames_match_tonic_uncentred(exported):
     """ESDataset(centre=False) is the tonic frame crop too (same correspondence as above)."""
     import tonic
+
     from odg.models.data import ESDataset
     url, _ = exported
     ds = ESDataset(url, "val", centre=False)

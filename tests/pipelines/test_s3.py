@@ -106,6 +106,7 @@ def s3_cluster(tmp_path_factory):
 def test_build_and_read_an_s3_store_on_a_dask_cluster(s3_cluster, monkeypatch, capsys):
     """The build's client and the reads run in this process, with the endpoint in its environment."""
     import s3fs
+
     from odg.pipelines.cli import main as odg
     address, env = s3_cluster
     for k in ("AWS_ENDPOINT_URL", *CREDENTIALS):
@@ -128,8 +129,8 @@ def test_build_and_read_an_s3_store_on_a_dask_cluster(s3_cluster, monkeypatch, c
 
     # read back here, through the store reader, the dataset and the CLI
     from odg.models import ESImageNet
-    from odg.pipelines.store import open_store
     from odg.pipelines.imagenet import load_classes
+    from odg.pipelines.store import open_store
     sr = open_store(url)["train"]
     wnids = load_classes().wnids
     assert len(sr) == 7 and sr.complete

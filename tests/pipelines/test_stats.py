@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 from collections import Counter
 from functools import partial
 from io import BytesIO
 from pathlib import Path
-
-import math
 
 import numpy as np
 import pytest
@@ -87,9 +86,9 @@ def val_store(tmp_path_factory, client):
 def ucf_store(tmp_path_factory):
     """An ES-UCF101 store written with the store writer: the published test clip, the same clip
     reversed in time with ON/OFF swapped, and a rejected clip; shards of 2."""
-    from odg.video import UCFParams, pack_clip
     from odg.pipelines.store import writer
     from odg.pipelines.store.schema import KIND_UCF101
+    from odg.video import UCFParams, pack_clip
     clip = np.load(UCF_CLIP)["arr_0"]                      # uint8 [2, 30, 240, 320]
     H, W = clip.shape[2:]
     words = np.stack([pack_clip(clip), pack_clip(clip[::-1, ::-1].copy()), np.zeros((H, W), np.uint64)])
@@ -427,7 +426,8 @@ def test_val_split_numbers_and_comparison(val_store, val_report):
     assert diffs["ILSVRC2012_val_00000063.JPEG"]["published"]["kept"] is False
     # the same comparison, straight from the shipped list and the store's columns
     pub = {}
-    for line in (Path(__file__).resolve().parents[2] / "pipelines" / "data" / "es_imagenet_published_vallabel.txt").read_text().splitlines():
+    vallabel = Path(__file__).resolve().parents[2] / "pipelines" / "data" / "es_imagenet_published_vallabel.txt"
+    for line in vallabel.read_text().splitlines():
         nm, k, a, b = line.split()
         pub[nm[:-4]] = (int(k), int(a), int(b))
     sr = store["val"]
@@ -545,8 +545,8 @@ def test_each_kind_has_one_layout(train_store, ucf_store):
     """`store.layout`: steps, frame shape, frame shifts and words -> frames of each kind, the answers
     the loader, the statistics and the report take from it (checked against the kernels directly)."""
     from odg import words_to_events, words_to_frames
-    from odg.video import UCFParams, unpack_clip
     from odg.pipelines.store.layout import layout_of, unit_of
+    from odg.video import UCFParams, unpack_clip
     st = open_store(train_store)
     sr, lay = st["train"], st.layout
     p = st.params

@@ -349,6 +349,7 @@ def test_object_store_lock_exclusive_and_stale_takeover_by_exactly_one(s3_env, m
     import s3fs
     for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
         monkeypatch.setenv(k, s3_env[k])
+    s3fs.S3FileSystem.clear_instance_cache()      # an earlier test's filesystem knows another endpoint
     fs = s3fs.S3FileSystem(skip_instance_cache=True)
     fs.mkdir("locks")
     url = "s3://locks/s.zarr"

@@ -15,11 +15,11 @@ import cv2
 import numpy as np
 import pytest
 
-from odg.video import UCFParams, unpack_clip
 from odg.pipelines.cli import main as odg_main
 from odg.pipelines.store import KEPT, REJECTED, open_store
 from odg.pipelines.ucf101 import convert_clip
 from odg.pipelines.ucf101_build import split_name, ucf_items
+from odg.video import UCFParams, unpack_clip
 
 from .test_ucf101_source import MAX_DIFFERING_FRACTION, MAX_XOR_OVER_UNION
 from .trees import store_bytes
@@ -388,9 +388,9 @@ def test_import_malformed_files(scheduler, expected, tmp_path, capsys):
 
 def test_resized_store_reads_its_parameters(tmp_path):
     """A store built with --size keeps output_size and reads it back as the same UCFParams."""
-    from odg.video import UCFParams
     from odg.pipelines.store import open_store
     from odg.pipelines.store.writer import init_store
+    from odg.video import UCFParams
     params = UCFParams(output_size=(60, 80))
     url = str(tmp_path / "p.zarr")
     init_store(url, "es-ucf101", params.to_dict(), [[0, "Panning"]], "0")

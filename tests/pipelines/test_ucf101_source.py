@@ -10,10 +10,19 @@ import cv2
 import numpy as np
 import pytest
 
-from odg.video import UCFParams, sample_indices
 from odg.pipelines.errors import Reject
-from odg.pipelines.ucf101 import (Clip, add_source_arguments, convert_clip, frame_files, list_clips, read_class_index, read_split,
-                              read_video, save_published)
+from odg.pipelines.ucf101 import (
+    Clip,
+    add_source_arguments,
+    convert_clip,
+    frame_files,
+    list_clips,
+    read_class_index,
+    read_split,
+    read_video,
+    save_published,
+)
+from odg.video import UCFParams, sample_indices
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "ucf"
 CLIP = "v_Panning_g02_c01"
