@@ -69,9 +69,8 @@ def _event_set(store, words: np.ndarray, shape) -> np.ndarray:
         from odg import words_to_events
         ev = words_to_events(words, tuple(int(v) for v in shape), store.params)
         x, y, t, p = (ev[k].astype(np.int64) for k in ("x", "y", "t", "p"))
-    else:
-        from odg.video import unpack_clip
-        c, t, y, x = (v.astype(np.int64) for v in np.nonzero(unpack_clip(words, store.params.n_frames - 1)))
+    else:                       # a clip's published [2, S, H, W] frames, from the store's layout
+        c, t, y, x = (v.astype(np.int64) for v in np.nonzero(store.layout.frames(words, shape)))
         p = c
     return np.unique((((y << 16) | x) << 16 | t) << 2 | p)
 

@@ -43,13 +43,14 @@ def test_iter_shards_uses_the_same_words(split):
 
 @pytest.mark.parametrize("crc", [False, True])
 @pytest.mark.parametrize("n, shard, inner", [(16, 8, 4), (13, 8, 4), (9, 8, 4), (5, 8, 8), (7, 3, 3)])
-def test_fast_reader_reads_what_zarr_wrote(tmp_path, n, shard, inner, crc):
-    """The fast reader reads what zarr wrote (full, partial and past-the-end inner chunks, all-zero
-    chunks; format 1 zstd only, format 2 zstd + crc32c), whole shards and single samples."""
+def test_direct_shard_bytes_equal_zarrs_own(tmp_path, n, shard, inner, crc):
+    """The writer's direct shard encoding is byte for byte what zarr writes (full, partial and
+    past-the-end inner chunks, all-zero chunks; format 1 zstd only, format 2 zstd + crc32c), so
+    zarr reads it unchanged, and the fast reader reads what zarr wrote."""
     import zarr
     from zarr.codecs import Crc32cCodec, ZstdCodec
 
-    from odg.pipelines.store.shard_read import odg_sharding_layout
+    from odg.pipelines.store.shard_read import encode_words_shard, odg_sharding_layout
     rng = np.random.default_rng(n)
     data = rng.integers(0, 4, (n, 5, 7)).astype(np.uint16)
     data[:inner] = 0
@@ -62,6 +63,8 @@ def test_fast_reader_reads_what_zarr_wrote(tmp_path, n, shard, inner, crc):
     fast = ShardWordsReader(a)
     assert fast.fast
     for s in range(-(-n // shard)):
+        with open(tmp_path / "z.zarr" / "w" / "c" / str(s) / "0" / "0", "rb") as f:
+            assert encode_words_shard(data[s * shard:(s + 1) * shard], shard, inner, 1, crc) == f.read()
         np.testing.assert_array_equal(fast.read(s, shard), data[s * shard:(s + 1) * shard])
     for i in range(n):
         np.testing.assert_array_equal(fast.read_one(i), data[i])
