@@ -242,6 +242,9 @@ def dense_batch(block, rows, bpos, dr, dc, steps, S0, S1, out, sk, sb, sc):
         unpack_planes(tmp, steps, out, bpos[n] * sb, sk, sc)
 
 
+_BAND = 8                           # frame rows per pass of frame_planes (8 x 224 uint16 words: 3.5 kB)
+
+
 # -- one sample's words straight into dense planes, and its per-step counts (on-the-fly conversion) --
 
 @nb.njit(nogil=True, cache=True)
@@ -250,27 +253,37 @@ def frame_planes(words, steps, out, base, sk, sc, dr, dc, S1):
     (bit 2 s) into plane `base + s sk`, OFF (bit 2 s + 1) into `base + s sk + sc` of `out` (uint8
     `[planes, S0 * S1]`). Every pixel of those planes is written (0 where no word lands).
 
-    The words are first laid out as the frame (zero margins), then each step takes the two low bits
-    and shifts the rest down by a constant 2: whole planes in one flat loop, no per-row epilogues,
-    and constant shifts that LLVM can do in 16-bit lanes (a variable shift stays 64-bit)."""
+    The frame goes in bands of `_BAND` rows: a band's words are laid out as the frame (zero margins)
+    in a small buffer that stays in L1, then each step takes the two low bits and shifts the rest
+    down by a constant 2: whole bands in one flat loop, no per-row epilogues, and constant shifts
+    that LLVM can do in 16-bit lanes (a variable shift stays 64-bit)."""
     G0, G1 = words.shape
     S0 = out.shape[1] // S1
     f_lo = min(max(dr, 0), S0)                  # frame rows that hold words
     f_hi = max(min(G0 + dr, S0), f_lo)
     c_lo = min(max(dc, 0), S1)                  # frame columns that hold words
     c_hi = max(min(G1 + dc, S1), c_lo)
-    tmp = np.zeros(S0 * S1, words.dtype)
-    for fr in range(f_lo, f_hi):
-        tmp[fr * S1 + c_lo:fr * S1 + c_hi] = words[fr - dr, c_lo - dc:c_hi - dc]
-    P = S0 * S1
-    for s in range(steps):
-        on = out[base + s * sk]
-        off = out[base + s * sk + sc]
-        for q in range(P):
-            x = tmp[q]
-            on[q] = np.uint8(x & 1)
-            off[q] = np.uint8((x >> 1) & 1)
-            tmp[q] = x >> 2
+    tmp = np.empty(_BAND * S1, words.dtype)
+    for r0 in range(0, S0, _BAND):
+        r1 = min(r0 + _BAND, S0)
+        for fr in range(r0, r1):
+            t = tmp[(fr - r0) * S1:(fr - r0 + 1) * S1]
+            if f_lo <= fr < f_hi:
+                t[:c_lo] = 0
+                t[c_lo:c_hi] = words[fr - dr, c_lo - dc:c_hi - dc]
+                t[c_hi:] = 0
+            else:
+                t[:] = 0
+        o = r0 * S1
+        n = (r1 - r0) * S1
+        for s in range(steps):
+            on = out[base + s * sk, o:o + n]
+            off = out[base + s * sk + sc, o:o + n]
+            for q in range(n):
+                x = tmp[q]
+                on[q] = np.uint8(x & 1)
+                off[q] = np.uint8((x >> 1) & 1)
+                tmp[q] = x >> 2
 
 
 @nb.njit(nogil=True, cache=True)

@@ -15,7 +15,9 @@ per-pixel Python, and releases the GIL so threads convert in parallel: the resiz
 per-step counts in a separate SWAR pass (`step_counts`: a running count inside the event loops keeps
 LLVM from vectorising them, about 10 times slower), and, for `odg_frames_into`, the dense frames
 written straight into a batch's planes (`frame_planes`), so an on-the-fly loader needs no second
-pass over the words.
+pass over the words. With frames, the rows are counted only until the event floor is reached
+(usually a few bands of 16 rows): that decides `kept` exactly, and a kept sample's `counts`, which
+a loader does not need, are counted from its words only if read.
 """
 from __future__ import annotations
 
@@ -38,15 +40,24 @@ class ODGResult:
     - `words`: the events, losslessly bit-packed over the event window (`odg.events`), the form
       a store keeps; `[G, G]` uint16 for the published parameters (G = 223);
     - `shape`: the resized `(a, b)`;
-    - `counts`: int64 `[T, 2]`, events per step and polarity (ON, OFF);
+    - `counts`: int64 `[T, 2]`, events per step and polarity (ON, OFF); counted from `words` on
+      first access when the conversion only counted far enough to decide `kept` (`counted` None);
     - `kept`: whether the sample passes the `min_events` floor;
     - `events`: the event list (`EVENT_DTYPE`, canonical order), unpacked on first access.
     """
     words: np.ndarray
     shape: tuple
-    counts: np.ndarray
+    counted: np.ndarray | None
     kept: bool
     params: ODGParams
+
+    @cached_property
+    def counts(self) -> np.ndarray:
+        if self.counted is not None:
+            return self.counted
+        counts = np.zeros((self.params.steps, 2), np.int64)
+        step_counts(self.words, 2 * self.params.steps, counts)
+        return counts
 
     @property
     def count(self) -> int:
@@ -225,19 +236,39 @@ def _odg_kernel(vp, a, b, pad, traj, k, on_min, off_max, r0, c0, words, counts):
     step_counts(words, 2 * (traj.shape[0] - 1), counts)
 
 
+_FLOOR_BAND = 16                    # word rows counted at a time while deciding the event floor
+
+
 @nb.njit(nogil=True, cache=True)
-def _odg_image(img, ri, ci, pad, traj, k, on_min, off_max, r0, c0, words, counts, out, base, sk, sc, dr, dc, S1):
+def _counts_to(words, nbits, counts, floor):
+    """`step_counts` band by band until the total reaches `floor` (`floor` < 0: every band);
+    returns `(total so far, whether every row was counted)`. A total at or above `floor` decides
+    the floor whatever the rows left hold."""
+    G0 = words.shape[0]
+    band = G0 if floor < 0 else _FLOOR_BAND
+    n = 0
+    for i in range(0, G0, band):
+        step_counts(words[i:min(i + band, G0)], nbits, counts)
+        n = 0
+        for v in counts.ravel():
+            n += v
+        if 0 <= floor <= n:
+            return n, i + band >= G0
+    return n, True
+
+
+@nb.njit(nogil=True, cache=True)
+def _odg_image(img, ri, ci, pad, traj, k, on_min, off_max, r0, c0, words, counts, floor, out, base, sk, sc,
+               dr, dc, S1):
     """The whole conversion of one image in one call: value image, words, counts and, when `out`
-    has planes, the dense frames (see `_odg_rows`, `step_counts`, `frame_planes`); the total count."""
+    has planes, the dense frames (see `_odg_rows`, `step_counts`, `frame_planes`); `(total, whole)`
+    of `_counts_to`: with `floor` >= 0 the rows are counted only until the total reaches it."""
     vp = _value_image(img, ri, ci, pad)
     _odg_rows(vp, ri.shape[0], ci.shape[0], pad, traj, k, on_min, off_max, r0, c0, words)
-    step_counts(words, 2 * (traj.shape[0] - 1), counts)
+    res = _counts_to(words, 2 * (traj.shape[0] - 1), counts, floor)
     if out.shape[0] > 0:
         frame_planes(words, traj.shape[0] - 1, out, base, sk, sc, dr, dc, S1)
-    n = 0
-    for v in counts.ravel():
-        n += v
-    return n
+    return res
 
 
 _NO_FRAMES = np.empty((0, 1), np.uint8)
@@ -256,13 +287,15 @@ def _convert(img: np.ndarray, params: ODGParams, frames=None) -> ODGResult:
     words = np.empty((G, G), wdt)
     counts = np.zeros((traj.shape[0] - 1, 2), np.int64)
     if frames is None:
-        out, base, sk, sc, dr, dc = _NO_FRAMES, 0, 0, 0, 0, 0
-    else:
+        out, base, sk, sc, dr, dc, floor = _NO_FRAMES, 0, 0, 0, 0, 0, -1
+    else:                               # frames: a kept sample's counts are rarely read (see ODGResult)
         out, base, sk, sc, centre = frames
         dr, dc = params.words_shift(a, b, centre)
-    n = _odg_image(img, nearest_indices(h, a), nearest_indices(w, b), params.canvas_pad, traj, k, on_min, off_max,
-                   r0, c0, words, counts, out, base, sk, sc, dr, dc, params.frame_size)
-    return ODGResult(words=words, shape=(a, b), counts=counts, kept=n >= params.min_events, params=params)
+        floor = params.min_events
+    n, whole = _odg_image(img, nearest_indices(h, a), nearest_indices(w, b), params.canvas_pad, traj, k, on_min,
+                          off_max, r0, c0, words, counts, floor, out, base, sk, sc, dr, dc, params.frame_size)
+    return ODGResult(words=words, shape=(a, b), counted=counts if whole else None, kept=n >= params.min_events,
+                     params=params)
 
 
 def odg_frames_into(image: np.ndarray, out: np.ndarray, base: int, sk: int, sc: int,

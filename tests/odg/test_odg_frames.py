@@ -97,6 +97,22 @@ def test_counts_of_large_windows_and_wide_words(params):
     np.testing.assert_array_equal(out, want)
 
 
+@pytest.mark.parametrize("name", ["astronaut", "clock_motion"])
+def test_the_floor_decided_from_the_first_rows_is_the_floor_of_all(name):
+    """With frames the rows are counted only until the floor is reached; `kept` is still the
+    floor of every event, on either side of it, and `counts` (then counted on first access) exact."""
+    img = photo(name)
+    full = odg_events(img)
+    n = full.count
+    for floor in (0, 1, n // 3, n - 1, n, n + 1):
+        r = odg_frames_into(img, stale(16), 0, 2, 1, ODGParams(min_events=floor))
+        assert r.kept == (n >= floor), (floor, n)
+        if floor == 0 or floor > n:                                 # decided on the first band / on the last
+            assert (r.counted is None) == (floor == 0)
+        np.testing.assert_array_equal(r.counts, full.counts)
+        np.testing.assert_array_equal(r.words, full.words)
+
+
 def test_bad_batch_buffers_are_refused():
     img = photo("astronaut")
     with pytest.raises(ValueError, match="uint8"):
