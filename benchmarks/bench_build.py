@@ -250,7 +250,7 @@ def profile_build(args, roots, work):
     from odg import ODGParams, odg_events, word_dtype
     from odg.pipelines.decode import decode_image
     from odg.pipelines.imagenet import load_classes
-    from odg.pipelines.store import writer
+    from odg.pipelines.store import SplitWriter
     from odg.pipelines.store.schema import DISCARDED, KEPT, KIND_IMAGENET
     params = ODGParams()
     jobs = Jobs(roots, args.shard_size, work)
@@ -285,13 +285,13 @@ def profile_build(args, roots, work):
             count[j] = r.counts.sum(0)
         timed("zstd", lambda: [z.encode(w) for w in words])
         url = os.path.join(work, f"profile-{rep}.zarr")
-        writer.init_store(url, KIND_IMAGENET, params.to_dict(), load_classes().as_list(), "")
-        writer.init_split(url, "train", K, K, (params.grid, params.grid), word_dtype(params.steps), {}, {}, False)
+        SplitWriter(url, "").create_store(KIND_IMAGENET, params.to_dict(), load_classes().as_list(), "")
+        SplitWriter(url, "train").create(K, K, (params.grid, params.grid), word_dtype(params.steps), {}, {})
         cols = {"label": np.array([it.label for it in items], np.int16),
                 "number": np.array([it.number for it in items], np.int32),
                 "name": np.array([it.name for it in items], dtype=str), "status": status,
                 "reason": np.array([""] * K, dtype=str), "shape": shape, "count": count, "words": words}
-        timed("write_shard", writer.write_shard, url, "train", 0, cols, {})
+        timed("write_shard", lambda: SplitWriter(url, "train").write_shard(0, cols, {}))
         faults.append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / K)
         _rm(url)
         for k in stages:

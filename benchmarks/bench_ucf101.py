@@ -189,7 +189,7 @@ def profile_one(root: str, work: str, shard_size: int):
     from odg import __version__
     from odg.pipelines import build as B
     from odg.pipelines.outcome import Outcome
-    from odg.pipelines.store import writer
+    from odg.pipelines.store import SplitWriter
     from odg.pipelines.ucf101 import read_video
     from odg.pipelines.ucf101_build import build_spec
     from odg.video import UCFParams, es_ucf101_events, pack_clip
@@ -216,9 +216,9 @@ def profile_one(root: str, work: str, shard_size: int):
         for k, v in zip(st, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
             st[k].append(v)
         results[it.name] = Outcome.kept(fr.shape[1:], counts, w)
-    writer.init_store(url, spec.kind, spec.params, spec.classes, __version__)
-    writer.init_split(url, spec.split, len(items), len(items), spec.payload_shape, spec.payload_dtype,
-                      B.plan_digest(spec), spec.source, False)
+    SplitWriter(url, "").create_store(spec.kind, spec.params, spec.classes, __version__)
+    SplitWriter(url, spec.split).create(len(items), len(items), spec.payload_shape, spec.payload_dtype,
+                                        B.plan_digest(spec), spec.source)
     small = {"url": url, "split": spec.split, "payload_shape": list(spec.payload_shape),
              "payload_dtype": np.dtype(spec.payload_dtype).str}
     wr = []

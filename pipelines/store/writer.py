@@ -301,31 +301,3 @@ class SplitWriter:
             except OSError:
                 pass
 
-
-# -- one-call forms (tests, benchmarks, programs writing a store without a build) ----------------
-
-def init_store(url: str, kind: str, params: dict, classes: list, odg_version: str) -> None:
-    """Create the root group, or check that an existing store was built with the same kind and parameters."""
-    SplitWriter(url, "").create_store(kind, params, classes, odg_version)
-
-
-def init_split(url: str, split: str, n: int, shard_size: int, payload_shape: tuple, payload_dtype,
-               plan: dict, source: dict, resume: bool) -> None:
-    """Create the split's arrays, or (resume) check that the existing split has the same plan."""
-    w = SplitWriter(url, split)
-    if not w.check(plan, resume):
-        w.create(n, shard_size, payload_shape, payload_dtype, plan, source)
-
-
-def done_shards(url: str, split: str) -> set[int]:
-    """Indices of shards with a valid completion marker."""
-    return SplitWriter(url, split).done_shards()
-
-
-def write_shard(url: str, split: str, shard: int, columns: dict, summary: dict) -> dict:
-    """Write shard `shard` of every per-sample array, then its completion marker; return the marker."""
-    return SplitWriter(url, split).write_shard(shard, columns, summary)
-
-
-def finish_split(url: str, split: str) -> None:
-    SplitWriter(url, split).finish()

@@ -316,14 +316,14 @@ def ucf_store(tmp_path_factory):
     """An es-ucf101 store written through the store writer (three clips, a partial last shard): the
     published generator's output for a real clip, its mirror image and its time reversal."""
     from odg import video
-    from odg.pipelines.store import writer
+    from odg.pipelines.store import SplitWriter
     ev = _ucf_vector()                                              # uint8 [2, 30, 240, 320]
     clips = [ev, ev[:, :, :, ::-1], ev[::-1, ::-1]]                  # mirrored; reversed (ON <-> OFF)
     url = str(tmp_path_factory.mktemp("ucf") / "ucf.zarr")
     params = video.UCFParams()
-    writer.init_store(url, KIND_UCF101, params.to_dict(), ["Panning", "Mirrored"], "test")
+    SplitWriter(url, "").create_store(KIND_UCF101, params.to_dict(), ["Panning", "Mirrored"], "test")
     H, W = ev.shape[2:]
-    writer.init_split(url, "train", 3, 2, (H, W), np.uint64, {"test": 1}, {"layout": "test"}, False)
+    SplitWriter(url, "train").create(3, 2, (H, W), np.uint64, {"test": 1}, {"layout": "test"})
     for shard, idx in ((0, [0, 1]), (1, [2])):
         n = len(idx)
         cols = {"label": np.array([i % 2 for i in idx], np.int16), "number": np.arange(1, n + 1, dtype=np.int32),
@@ -331,8 +331,8 @@ def ucf_store(tmp_path_factory):
                 "reason": np.array([""] * n), "shape": np.array([[H, W]] * n, np.int16),
                 "count": np.array([[clips[i][0].sum(), clips[i][1].sum()] for i in idx], np.int32),
                 "words": np.stack([video.pack_clip(np.ascontiguousarray(clips[i])) for i in idx])}
-        writer.write_shard(url, "train", shard, cols, {"kept": n, "discarded": 0, "rejected": 0})
-    writer.finish_split(url, "train")
+        SplitWriter(url, "train").write_shard(shard, cols, {"kept": n, "discarded": 0, "rejected": 0})
+    SplitWriter(url, "train").finish()
     return url, clips
 
 

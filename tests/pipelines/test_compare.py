@@ -190,7 +190,7 @@ def test_ucf_clips_matched_by_name(tmp_path, client):
     import dataclasses
 
     from odg.pipelines.compare import compare_stores
-    from odg.pipelines.store import writer
+    from odg.pipelines.store import SplitWriter
     from odg.pipelines.store.schema import KIND_UCF101
     from odg.video import UCFParams, pack_clip
     clip = np.load(REPO / "tests" / "data" / "ucf" / "expected" / "v_Panning_g02_c01.npz")["arr_0"]
@@ -201,14 +201,15 @@ def test_ucf_clips_matched_by_name(tmp_path, client):
         w = np.stack([words[k] for k in order])
         if flip:
             w[0, 5, 7] ^= np.uint64(1 << 4)
-        writer.init_store(url, KIND_UCF101, dataclasses.asdict(UCFParams()), [[0, "ApplyEyeMakeup"], [1, "Panning"]], "t")
-        writer.init_split(url, "all", 2, 2, w.shape[1:], np.uint64, {"t": 1}, {"layout": "published"}, False)
-        writer.write_shard(url, "all", 0, {"label": np.array([1 - k for k in order], np.int16),
+        SplitWriter(url, "").create_store(KIND_UCF101, dataclasses.asdict(UCFParams()),
+                                          [[0, "ApplyEyeMakeup"], [1, "Panning"]], "t")
+        SplitWriter(url, "all").create(2, 2, w.shape[1:], np.uint64, {"t": 1}, {"layout": "published"})
+        SplitWriter(url, "all").write_shard(0, {"label": np.array([1 - k for k in order], np.int16),
                                            "number": np.array([1, 1], np.int32), "name": np.array([names[k] for k in order]),
                                            "status": np.zeros(2, np.int8), "reason": np.array(["", ""]),
                                            "shape": np.array([w.shape[1:]] * 2, np.int16),
                                            "count": np.array([[1, 1], [1, 1]], np.int32), "words": w}, {})
-        writer.finish_split(url, "all")
+        SplitWriter(url, "all").finish()
         return url
     a = store(str(tmp_path / "a.zarr"), [0, 1])
     b = store(str(tmp_path / "b.zarr"), [1, 0], flip=True)

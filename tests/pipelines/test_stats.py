@@ -86,15 +86,16 @@ def val_store(tmp_path_factory, client):
 def ucf_store(tmp_path_factory):
     """An ES-UCF101 store written with the store writer: the published test clip, the same clip
     reversed in time with ON/OFF swapped, and a rejected clip; shards of 2."""
-    from odg.pipelines.store import writer
+    from odg.pipelines.store import SplitWriter
     from odg.pipelines.store.schema import KIND_UCF101
     from odg.video import UCFParams, pack_clip
     clip = np.load(UCF_CLIP)["arr_0"]                      # uint8 [2, 30, 240, 320]
     H, W = clip.shape[2:]
     words = np.stack([pack_clip(clip), pack_clip(clip[::-1, ::-1].copy()), np.zeros((H, W), np.uint64)])
     url = str(tmp_path_factory.mktemp("ucf") / "ucf.zarr")
-    writer.init_store(url, KIND_UCF101, dataclasses.asdict(UCFParams()), [[0, "ApplyEyeMakeup"], [1, "Panning"]], "test")
-    writer.init_split(url, "train", 3, 2, (H, W), np.uint64, {"test": 1}, {"layout": "folder", "path": "/nowhere"}, False)
+    SplitWriter(url, "").create_store(KIND_UCF101, dataclasses.asdict(UCFParams()),
+                                      [[0, "ApplyEyeMakeup"], [1, "Panning"]], "test")
+    SplitWriter(url, "train").create(3, 2, (H, W), np.uint64, {"test": 1}, {"layout": "folder", "path": "/nowhere"})
     cols = {"label": np.array([1, 0, 1], np.int16), "number": np.array([1, 1, 2], np.int32),
             "name": np.array(["v_Panning_g02_c01", "v_ApplyEyeMakeup_g01_c01", "v_Panning_g03_c01"]),
             "status": np.array([KEPT, KEPT, REJECTED], np.int8),
@@ -103,8 +104,8 @@ def ucf_store(tmp_path_factory):
             "count": np.array([[int(w.sum()) for w in (c[0], c[1])] for c in (clip, clip[::-1, ::-1])] + [[0, 0]], np.int32),
             "words": words}
     for s in (0, 1):
-        writer.write_shard(url, "train", s, {k: v[2 * s:2 * s + 2] for k, v in cols.items()}, {})
-    writer.finish_split(url, "train")
+        SplitWriter(url, "train").write_shard(s, {k: v[2 * s:2 * s + 2] for k, v in cols.items()}, {})
+    SplitWriter(url, "train").finish()
     return url
 
 

@@ -388,10 +388,9 @@ def test_import_malformed_files(scheduler, expected, tmp_path, capsys):
 
 def test_resized_store_reads_its_parameters(tmp_path):
     """A store built with --size keeps output_size and reads it back as the same UCFParams."""
-    from odg.pipelines.store import open_store
-    from odg.pipelines.store.writer import init_store
+    from odg.pipelines.store import SplitWriter, open_store
     from odg.video import UCFParams
     params = UCFParams(output_size=(60, 80))
     url = str(tmp_path / "p.zarr")
-    init_store(url, "es-ucf101", params.to_dict(), [[0, "Panning"]], "0")
+    SplitWriter(url, "").create_store("es-ucf101", params.to_dict(), [[0, "Panning"]], "0")
     assert open_store(url).params == params
