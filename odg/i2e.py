@@ -32,7 +32,7 @@ from functools import lru_cache
 import numba as nb
 import numpy as np
 
-from .bits import frame_planes
+from .bits import OFF, ON, bit, frame_planes
 from .events import word_counts, word_dtype
 from .resize import centre_crop_anchor, check_u8_image, resize_window, resized_shape_short
 
@@ -162,13 +162,13 @@ def _pad_u8(v, table):
 @nb.njit(nogil=True, cache=True)
 def _i2e_words(vp, offs, thr, words):
     """The bits of every step of a float32 padded value image `vp`, OR-ed into per-pixel words
-    (zeroed): bit 2 k ON, 2 k + 1 OFF.
+    (zeroed): bit `bit(k, ON)` ON, `bit(k, OFF)` OFF (`odg.bits`).
     (Selects of constant bits, not variable shifts: AVX2 has no variable 16-bit shift.)"""
     H, W = words.shape
     zero = words.dtype.type(0)
     for k in range(offs.shape[0]):
-        b_on = words.dtype.type(1 << (2 * k))
-        b_off = words.dtype.type(1 << (2 * k + 1))
+        b_on = words.dtype.type(1 << bit(k, ON))
+        b_off = words.dtype.type(1 << bit(k, OFF))
         if thr <= 0:                    # a flat image: the published 0 >= 0 and -0.0 >= 0 hold everywhere
             words[:] |= b_on | b_off
             continue
@@ -325,8 +325,8 @@ def _i2e_words_u8(v, offs, table, ratio, words):
     mk = np.int16(-k)
     zero = words.dtype.type(0)
     for s in range(offs.shape[0]):
-        b_on = words.dtype.type(1 << (2 * s))
-        b_off = words.dtype.type(1 << (2 * s + 1))
+        b_on = words.dtype.type(1 << bit(s, ON))
+        b_off = words.dtype.type(1 << bit(s, OFF))
         if thr <= 0:
             words[:] |= b_on | b_off
             continue

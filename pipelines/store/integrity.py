@@ -3,15 +3,15 @@
 The errors every reader raises (`DamagedShard`, `IncompleteSplit`, `NotBuilt`: all `StoreError`s,
 which the CLI prints as one `odg: error:` line) and the raw-key work behind them: the markers of a
 split, which chunk keys exist, the bytes of chunks (format 1 stores, checked against the markers'
-sha256). Keys are read on the array's own zarr store object (local path or fsspec URL alike),
-concurrently, through zarr's event loop. docs/STORE.md ("Integrity") says what is checked when.
+sha256). Keys are read through `StoreKeys` on the array's own zarr store object (local path or
+fsspec URL alike), concurrently. docs/STORE.md ("Integrity") says what is checked when.
 """
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 
+from .keys import StoreKeys
 from .markers import MarkerState, marker_path, parse_marker
 from .writer import StoreError
 
@@ -52,37 +52,6 @@ def damaged(url: str, split: str, shard: int, array: str, why: str) -> DamagedSh
                         "run odg verify", split, shard, array)
 
 
-def _sync(coro):
-    from zarr.core.sync import sync
-    return sync(coro)
-
-
-def get_many(store, keys: list) -> list:
-    """The bytes of each key (None where it does not exist), fetched concurrently."""
-    from zarr.core.buffer import default_buffer_prototype
-    proto = default_buffer_prototype()
-
-    async def one(k):
-        buf = await store.get(k, proto)
-        return None if buf is None else buf.to_bytes()
-
-    async def all_():
-        return await asyncio.gather(*(one(k) for k in keys))
-    return list(_sync(all_())) if keys else []
-
-
-def exists_many(store, keys: list) -> list:
-    async def all_():
-        return await asyncio.gather(*(store.exists(k) for k in keys))
-    return list(_sync(all_())) if keys else []
-
-
-def list_keys(store, prefix: str) -> set:
-    async def collect():
-        return {k async for k in store.list_prefix(prefix)}
-    return _sync(collect())
-
-
 def shard_range(shard: int, shard_size: int, n: int) -> tuple[int, int]:
     return shard * shard_size, min((shard + 1) * shard_size, n)
 
@@ -90,7 +59,7 @@ def shard_range(shard: int, shard_size: int, n: int) -> tuple[int, int]:
 def read_markers(store, split: str, shards, shard_size: int, n: int) -> dict:
     """shard -> `MarkerState` of each of `shards` (a valid marker must also record its shard's samples)."""
     shards = list(shards)
-    raws = get_many(store, [marker_path(split, s) for s in shards])
+    raws = StoreKeys(store).get_many([marker_path(split, s) for s in shards])
     out = {}
     for s, raw in zip(shards, raws):
         ms = parse_marker(s, raw)

@@ -16,6 +16,7 @@ on S3.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -108,6 +109,22 @@ class StoreKeys:
 
     def exists(self, key: str) -> bool:
         return sync(self.store.exists(key))
+
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        """The bytes of each key (None where it does not exist), fetched concurrently."""
+        async def one(k):
+            buf = await self.store.get(k, self._proto)
+            return None if buf is None else buf.to_bytes()
+
+        async def every():
+            return await asyncio.gather(*(one(k) for k in keys))
+        return list(sync(every())) if keys else []
+
+    def exists_many(self, keys: list[str]) -> list[bool]:
+        """Whether each key exists, asked concurrently."""
+        async def every():
+            return await asyncio.gather(*(self.store.exists(k) for k in keys))
+        return list(sync(every())) if keys else []
 
     def list(self, prefix: str) -> list[str]:
         """Every key under `prefix` (a folder-like prefix ending in '/'), sorted."""

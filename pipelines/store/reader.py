@@ -26,12 +26,10 @@ from .integrity import (
     chunk_crc,
     chunk_problem,
     damaged,
-    exists_many,
-    get_many,
-    list_keys,
     read_markers,
     shard_range,
 )
+from .keys import StoreKeys
 from .markers import MarkerState
 from .schema import (
     KEPT,
@@ -199,11 +197,12 @@ class SplitReader:
         store, base = arr.store_path.store, arr.store_path.path
         keys = [f"{base}/{chunk_key(arr, s)}" for s in todo]
         digest = not chunk_crc(arr)
+        raw_keys = StoreKeys(store)
         if digest:
-            found = get_many(store, keys)
+            found = raw_keys.get_many(keys)
         else:
-            present = list_keys(store, base + "/") if len(todo) > 8 else \
-                {k for k, ok in zip(keys, exists_many(store, keys)) if ok}
+            present = set(raw_keys.list(base + "/")) if len(todo) > 8 else \
+                {k for k, ok in zip(keys, raw_keys.exists_many(keys)) if ok}
             found = [k in present for k in keys]
         for s, raw in zip(todo, found):
             why = chunk_problem(raw, self.marker(s).marker["sha256"].get(name), digest)
@@ -217,7 +216,7 @@ class SplitReader:
         built = self.built_shards
         for name in per_sample_arrays((), np.uint8):
             arr = self.array(name)
-            present = list_keys(arr.store_path.store, arr.store_path.path + "/")
+            present = set(StoreKeys(arr.store_path.store).list(arr.store_path.path + "/"))
             for s in built:
                 want = self.marker(s).marker["sha256"].get(name)
                 why = chunk_problem(f"{arr.store_path.path}/{chunk_key(arr, s)}" in present, want, digest=False)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .integrity import chunk_problem, get_many
+from .integrity import chunk_problem
+from .keys import StoreKeys
 from .reader import EventStore
 from .shard_read import chunk_key
 
@@ -37,7 +38,7 @@ def verify_store(url: str) -> list[SplitVerdict]:
             names = sorted(ms.marker["sha256"])
             arrays = [sr.array(a) for a in names]
             keys = [f"{arr.store_path.path}/{chunk_key(arr, s)}" for arr in arrays]
-            for array, key, raw in zip(names, keys, get_many(arrays[0].store_path.store, keys) if keys else []):
+            for array, key, raw in zip(names, keys, StoreKeys(arrays[0].store_path.store).get_many(keys)):
                 why = chunk_problem(raw, ms.marker["sha256"][array], digest=True)
                 if why:
                     v.damaged.append((s, array, key, why))
