@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -16,6 +17,7 @@ from . import commands
 from .commands._options import HelpFormatter
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_BROKEN_PIPE = 141               # 128 + SIGPIPE, what a shell reports for a writer its pipe closed on
 
 
 class Parser(argparse.ArgumentParser):
@@ -85,6 +87,9 @@ def main(argv=None) -> int:
     except UserError as e:
         print(f"odg: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:            # stdout's reader went away (`odg ... | head`): stop quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # the exit flush has nowhere to fail
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         hint = "; run the same command again with --resume to continue" if hasattr(args, "resume") else ""
         print(f"odg: interrupted{hint}", file=sys.stderr)

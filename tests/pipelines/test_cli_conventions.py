@@ -222,3 +222,12 @@ def test_convert_tsv_escapes_names_and_reports_unlistable_folders(tmp_path, caps
         assert by[name][1] == "kept" and by[name][-1] == name[:-4] + ".npz" and (out / (name[:-4] + ".npz")).is_file()
     unl = [r for r in rows[1:] if r[1] == "unlistable"]
     assert len(unl) == 1 and "cannot list folder" in unl[0][-1] and unl[0][0].startswith(str(src))
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`odg models list | head -1`: the reader closes the pipe early; odg stops without an error line."""
+    for args in (["models", "list"], ["models", "summary", "liaf_resnet18"]):
+        p = subprocess.Popen(ODG + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p.stdout.close()                        # gone before odg writes a line
+        err = p.stderr.read().decode()
+        assert p.wait(timeout=120) in (0, 141) and "rror" not in err, (args, err)
